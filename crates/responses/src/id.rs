@@ -1,0 +1,154 @@
+//! Protocol ids: `{prefix}_{16 lowercase hex}00{32 alphanumerics}`.
+//!
+//! The first 18 characters of the body are a partition key. A response continues the partition of
+//! its `previous_response_id` or conversation, and its items continue the response's, so a whole
+//! chain co-locates in a partitioned store. Legacy 48-character bodies carry the 16-character key
+//! at the end.
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// Prefix of response ids.
+pub const RESPONSE: &str = "caresp";
+/// Prefix of assistant and input message items.
+pub const MESSAGE: &str = "msg";
+/// Prefix of `function_call` items.
+pub const FUNCTION_CALL: &str = "fc";
+/// Prefix of `function_call_output` items.
+pub const FUNCTION_CALL_OUTPUT: &str = "fco";
+/// Prefix of `reasoning` items.
+pub const REASONING: &str = "rs";
+/// Prefix of `mcp_list_tools` items.
+pub const MCP_LIST_TOOLS: &str = "mcpl";
+/// Prefix of `mcp_call` items.
+pub const MCP_CALL: &str = "mcp";
+/// Prefix of `mcp_approval_request` items.
+pub const MCP_APPROVAL_REQUEST: &str = "mcpr";
+/// Prefix of `mcp_approval_response` items.
+pub const MCP_APPROVAL_RESPONSE: &str = "mcpa";
+/// Prefix of `oauth_consent_request` items.
+pub const OAUTH_CONSENT_REQUEST: &str = "oacr";
+/// Prefix for items of a type without a dedicated prefix.
+pub const GENERIC_ITEM: &str = "item";
+
+const BODY_LEN: usize = 50;
+const LEGACY_BODY_LEN: usize = 48;
+const PARTITION_LEN: usize = 18;
+
+/// A new id with `prefix`, in the partition of `hint` when `hint` is an id, else a new partition.
+pub fn new_id(prefix: &str, hint: Option<&str>) -> String {
+    let mut rng = rand::rng();
+    let partition = match hint.and_then(partition_of) {
+        Some(p) => p,
+        None => {
+            let n: u64 = rng.random();
+            format!("{n:016x}00")
+        }
+    };
+    let mut id = String::with_capacity(prefix.len() + 1 + BODY_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&partition);
+    id.extend((&mut rng).sample_iter(Alphanumeric).take(32).map(char::from));
+    id
+}
+
+/// The 18-character partition key of an id, or `None` when `id` is not a well-formed id.
+pub fn partition_of(id: &str) -> Option<String> {
+    let (_, body) = split(id)?;
+    match body.len() {
+        BODY_LEN => Some(body[..PARTITION_LEN].to_string()),
+        LEGACY_BODY_LEN => Some(format!("{}00", &body[LEGACY_BODY_LEN - 16..])),
+        _ => None,
+    }
+}
+
+/// Whether `id` is a well-formed id, optionally with exactly `prefix`.
+pub fn is_valid(id: &str, prefix: Option<&str>) -> bool {
+    match split(id) {
+        Some((p, body)) => {
+            prefix.is_none_or(|want| want == p)
+                && (body.len() == BODY_LEN || body.len() == LEGACY_BODY_LEN)
+                && body.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        None => false,
+    }
+}
+
+fn split(id: &str) -> Option<(&str, &str)> {
+    let (prefix, body) = id.split_once('_')?;
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    Some((prefix, body))
+}
+
+/// 63 lowercase hex characters: a session id derived from agent and partition (§2.5 of the
+/// protocol reference), or random when there is no partition.
+pub fn session_id(agent_name: &str, agent_version: &str, partition: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match partition {
+        Some(p) => {
+            let digest = Sha256::digest(format!("{agent_name}:{agent_version}:{p}").as_bytes());
+            let mut hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            hex.truncate(63);
+            hex
+        }
+        None => {
+            let mut rng = rand::rng();
+            (0..63)
+                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_have_the_protocol_shape() {
+        let id = new_id(RESPONSE, None);
+        assert!(id.starts_with("caresp_"));
+        assert_eq!(id.len(), "caresp_".len() + 50);
+        let body = &id[7..];
+        assert!(body[..16].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(&body[16..18], "00");
+        assert!(is_valid(&id, Some(RESPONSE)));
+        assert!(!is_valid(&id, Some(MESSAGE)));
+    }
+
+    #[test]
+    fn children_inherit_the_partition() {
+        let parent = new_id(RESPONSE, None);
+        let child = new_id(MESSAGE, Some(&parent));
+        assert_eq!(partition_of(&parent), partition_of(&child));
+        assert_eq!(&child[4..22], &parent[7..25]);
+    }
+
+    #[test]
+    fn legacy_ids_are_valid_and_partitioned() {
+        let legacy = format!("caresp_{}{}", "A".repeat(32), "0123456789abcdef");
+        assert!(is_valid(&legacy, Some(RESPONSE)));
+        assert_eq!(partition_of(&legacy).as_deref(), Some("0123456789abcdef00"));
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in ["", "caresp", "caresp_", "_abc", "caresp_short", "caresp_!!", "ca-resp_x"] {
+            assert!(!is_valid(bad, None), "{bad}");
+        }
+        let wrong_chars = format!("caresp_{}", "-".repeat(50));
+        assert!(!is_valid(&wrong_chars, None));
+    }
+
+    #[test]
+    fn session_ids_are_63_hex_and_derived_deterministically() {
+        let a = session_id("agent", "1", Some("0123456789abcdef00"));
+        assert_eq!(a.len(), 63);
+        assert_eq!(a, session_id("agent", "1", Some("0123456789abcdef00")));
+        assert_ne!(a, session_id("agent", "2", Some("0123456789abcdef00")));
+        assert_eq!(session_id("a", "1", None).len(), 63);
+    }
+}
