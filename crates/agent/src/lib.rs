@@ -1,1 +1,21 @@
-//! placeholder
+//! The agent: a [`Model`] plus a [`ToolSet`], driven by [`run_turn`] for one response.
+//!
+//! The loop asks the model for a step, streams its text and tool calls into a
+//! [`ResponseWriter`](agenthost_responses::ResponseWriter), runs the tool calls it asked for
+//! (concurrently), feeds the results back and repeats until the model answers without tools, a
+//! tool needs the user's consent, or the iteration limit is reached.
+//!
+//! Everything a turn needs about its request travels in an explicit [`RequestContext`]; this crate
+//! has no task-locals or globals.
+
+mod context;
+mod model;
+mod scripted;
+mod tools;
+mod turn;
+
+pub use context::{RequestContext, TraceHeaders, UserKey};
+pub use model::{Model, ModelError, ModelEvent, ModelRequest, ModelStream};
+pub use scripted::ScriptedModel;
+pub use tools::{ConsentRequest, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};
+pub use turn::{Preflight, Turn, TurnEnd, run_turn};

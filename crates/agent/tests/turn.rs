@@ -1,0 +1,216 @@
+//! The agent loop against the scripted model and fake tools: exact event sequences.
+
+use std::sync::Arc;
+
+use agenthost_agent::{
+    ConsentRequest, ModelRequest, NoTools, Preflight, RequestContext, ScriptedModel, ToolCall, ToolOutcome, ToolSet,
+    ToolSpec, Turn, TurnEnd, run_turn,
+};
+use agenthost_responses::event::EventKind;
+use agenthost_responses::{Item, Response, ResponseStatus, ResponseWriter, StreamEvent, id};
+use serde_json::json;
+
+struct FakeTools;
+
+#[async_trait::async_trait]
+impl ToolSet for FakeTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        ["echo", "send_email", "slow"]
+            .into_iter()
+            .map(|n| ToolSpec { name: n.into(), description: String::new(), parameters: json!({}), server_label: None })
+            .collect()
+    }
+
+    async fn invoke(&self, _ctx: &RequestContext, call: &ToolCall) -> ToolOutcome {
+        match call.name.as_str() {
+            "echo" => ToolOutcome::Output(format!("echo {}", call.arguments)),
+            "send_email" => ToolOutcome::ConsentRequired(vec![ConsentRequest {
+                server_label: "send_email".into(),
+                consent_link: "https://consent.example/x".into(),
+            }]),
+            _ => {
+                tokio::task::yield_now().await;
+                ToolOutcome::Output("slow done".into())
+            }
+        }
+    }
+}
+
+async fn run(text: &str, tools: Arc<dyn ToolSet>, preflight: Preflight) -> (Vec<StreamEvent>, Response, TurnEnd) {
+    let rid = id::new_id(id::RESPONSE, None);
+    let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
+    let mut events: Vec<StreamEvent> = Vec::new();
+    writer.created(&mut events);
+    writer.in_progress(&mut events);
+    let turn = Turn {
+        ctx: RequestContext::local(rid),
+        model: Arc::new(ScriptedModel),
+        tools,
+        preflight,
+        request: ModelRequest { input: vec![Item::user_text(text)], ..Default::default() },
+        max_iterations: 4,
+    };
+    let end = run_turn(turn, &mut writer, &mut events).await;
+    (events, writer.into_response(), end)
+}
+
+fn types(events: &[StreamEvent]) -> Vec<&'static str> {
+    events.iter().map(StreamEvent::event_type).collect()
+}
+
+#[tokio::test]
+async fn tool_call_then_answer() {
+    let (events, response, end) = run(r#"call:echo {"text":"hi"}"#, Arc::new(FakeTools), Preflight::default()).await;
+    assert_eq!(end, TurnEnd::Finished);
+    assert_eq!(
+        types(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    assert_eq!(response.status, ResponseStatus::Completed);
+    let Item::Message(m) = &response.output[2] else { panic!("{:?}", response.output[2]) };
+    assert_eq!(m.text(), r#"echo returned: echo {"text":"hi"}"#);
+    let usage = response.usage.unwrap();
+    // step 1: input 2 words, output 1 + 1; step 2: input 2 + 2 + 2, output 4.
+    assert_eq!((usage.input_tokens, usage.output_tokens), (8, 6));
+}
+
+#[tokio::test]
+async fn unknown_tool_comes_back_as_an_error_output() {
+    let (_, response, _) = run("call:nope", Arc::new(NoTools), Preflight::default()).await;
+    let Item::FunctionCallOutput(o) = &response.output[1] else { panic!() };
+    assert_eq!(o.output, json!("Error: tool 'nope' is not available to this agent"));
+    let Item::Message(m) = &response.output[2] else { panic!() };
+    assert_eq!(m.text(), "nope returned: Error: tool 'nope' is not available to this agent");
+}
+
+#[tokio::test]
+async fn consent_mid_turn_settles_siblings_and_ends_incomplete() {
+    let (events, response, _) = run("call:slow call:send_email call:send_email", Arc::new(FakeTools), Preflight::default()).await;
+    assert_eq!(response.status, ResponseStatus::Incomplete);
+    assert_eq!(response.incomplete_details, None);
+    let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
+    assert_eq!(
+        kinds,
+        [
+            "function_call",
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "function_call_output",
+            "function_call_output",
+            "oauth_consent_request"
+        ]
+    );
+    let Item::FunctionCallOutput(o) = &response.output[3] else { panic!() };
+    assert_eq!(o.output, json!("slow done"));
+    let added = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemAdded { .. })).count();
+    let done = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemDone { .. })).count();
+    assert_eq!((added, done), (7, 7));
+    assert_eq!(events.last().map(StreamEvent::event_type), Some("response.incomplete"));
+}
+
+#[tokio::test]
+async fn preflight_consent_stops_before_the_model() {
+    let preflight = Preflight {
+        consents: vec![
+            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
+            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
+            ConsentRequest { server_label: "b".into(), consent_link: "https://c/2".into() },
+        ],
+        list_errors: vec![("broken".into(), "INTERNAL_ERROR: boom".into())],
+    };
+    let (events, response, _) = run("hello", Arc::new(FakeTools), preflight).await;
+    assert_eq!(
+        types(&events),
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.incomplete"
+        ]
+    );
+    let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["mcp_list_tools", "oauth_consent_request", "oauth_consent_request"]);
+    assert!(response.usage.is_none());
+}
+
+#[tokio::test]
+async fn cancelled_turn_is_interrupted_without_terminal_event() {
+    let rid = id::new_id(id::RESPONSE, None);
+    let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
+    let mut events: Vec<StreamEvent> = Vec::new();
+    let ctx = RequestContext::local(rid);
+    ctx.cancel.cancel();
+    let turn = Turn {
+        ctx,
+        model: Arc::new(ScriptedModel),
+        tools: Arc::new(NoTools),
+        preflight: Preflight::default(),
+        request: ModelRequest { input: vec![Item::user_text("hi")], ..Default::default() },
+        max_iterations: 4,
+    };
+    assert_eq!(run_turn(turn, &mut writer, &mut events).await, TurnEnd::Interrupted);
+    assert!(events.iter().all(|e| !e.is_terminal()));
+}
+
+#[tokio::test]
+async fn iteration_limit_fails_with_a_stable_code() {
+    struct Loopy;
+    #[async_trait::async_trait]
+    impl agenthost_agent::Model for Loopy {
+        fn provider(&self) -> &str {
+            "loopy"
+        }
+        async fn stream(
+            &self,
+            _ctx: &RequestContext,
+            _r: ModelRequest,
+        ) -> Result<agenthost_agent::ModelStream, agenthost_agent::ModelError> {
+            use agenthost_agent::ModelEvent::*;
+            Ok(Box::pin(futures::stream::iter(vec![
+                Ok(FunctionCallStart { call_id: "c".into(), name: "echo".into() }),
+                Ok(FunctionCallDone { call_id: "c".into(), arguments: "{}".into() }),
+            ])))
+        }
+    }
+    let rid = id::new_id(id::RESPONSE, None);
+    let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
+    let mut events: Vec<StreamEvent> = Vec::new();
+    let turn = Turn {
+        ctx: RequestContext::local(rid),
+        model: Arc::new(Loopy),
+        tools: Arc::new(FakeTools),
+        preflight: Preflight::default(),
+        request: ModelRequest::default(),
+        max_iterations: 2,
+    };
+    run_turn(turn, &mut writer, &mut events).await;
+    let r = writer.into_response();
+    assert_eq!(r.status, ResponseStatus::Failed);
+    assert_eq!(r.error.unwrap().code, "max_iterations_exceeded");
+    assert_eq!(r.output.len(), 4);
+}
