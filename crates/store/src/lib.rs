@@ -1,1 +1,112 @@
-//! placeholder
+//! Stored responses: the [`ResponseStore`] trait and the bounded in-memory [`MemoryStore`].
+//!
+//! A store partitions everything by user: a lookup with another user's key behaves exactly as if
+//! the response did not exist. History is derived from stored records on demand (a
+//! `previous_response_id` chain or a conversation, oldest first, items of failed responses
+//! excluded) rather than copied into every record, so a record costs only its own items.
+
+mod memory;
+
+use std::sync::Arc;
+
+use agenthost_responses::{Item, Response};
+
+pub use memory::{MemoryStore, MemoryStoreConfig};
+
+/// Most history items a turn sees (§7.2 of the protocol reference).
+pub const HISTORY_LIMIT: usize = 100;
+
+/// A stored response with its input items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The owning user's partition key (empty for anonymous).
+    pub user: String,
+    /// The response snapshot; its `previous_response_id` and `conversation` link it to history.
+    pub response: Response,
+    /// This request's input items, with ids.
+    pub input: Vec<Item>,
+}
+
+/// The result of a lookup.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup<T> {
+    /// Present and owned by the asking user.
+    Found(T),
+    /// Deleted by its owner.
+    Deleted,
+    /// Unknown, expired, or owned by someone else.
+    Missing,
+}
+
+/// Where a turn's history comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistorySource<'a> {
+    /// The chain ending at this response (inclusive).
+    Previous(&'a str),
+    /// Every response of this conversation.
+    Conversation(&'a str),
+}
+
+/// Page request for `input_items`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageQuery {
+    /// 1..=100.
+    pub limit: usize,
+    /// Newest first when true.
+    pub descending: bool,
+    /// Start after this item id.
+    pub after: Option<String>,
+    /// Stop before this item id.
+    pub before: Option<String>,
+}
+
+/// One page of items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    /// The items.
+    pub data: Vec<Item>,
+    /// Whether more items follow.
+    pub has_more: bool,
+}
+
+/// Sizes and counters, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Responses held.
+    pub responses: usize,
+    /// Approximate serialized bytes held.
+    pub bytes: usize,
+    /// Responses evicted since start (cap or TTL).
+    pub evictions: u64,
+}
+
+/// A store failure (backends with I/O; the memory store never fails).
+#[derive(Debug, thiserror::Error)]
+#[error("response store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// Where responses live.
+#[async_trait::async_trait]
+pub trait ResponseStore: Send + Sync {
+    /// Stores a record, replacing one with the same id.
+    async fn put(&self, record: Record) -> Result<(), StoreError>;
+
+    /// The record `id` as `user` sees it.
+    async fn get(&self, user: &str, id: &str) -> Result<Lookup<Arc<Record>>, StoreError>;
+
+    /// Deletes `id`, leaving a tombstone.
+    async fn delete(&self, user: &str, id: &str) -> Result<Lookup<()>, StoreError>;
+
+    /// History items, oldest first, at most [`HISTORY_LIMIT`]. `Missing` when a
+    /// `previous_response_id` is unknown to this user; an unknown conversation is empty history.
+    async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
+
+    /// A page of `id`'s input items: its history, then its own input.
+    async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
+
+    /// Stored items by id (for `item_reference` inputs); `None` for unknown or foreign ids.
+    async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
+
+    /// Current sizes and counters.
+    fn stats(&self) -> StoreStats;
+}
