@@ -54,7 +54,10 @@ pub struct ResponseError {
 impl ResponseError {
     /// An error with `code` and `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ResponseError { code: code.into(), message: message.into() }
+        ResponseError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -137,7 +140,11 @@ fn agent_reference_type() -> String {
 impl AgentReference {
     /// A reference to `name`, optionally at `version`.
     pub fn new(name: impl Into<String>, version: Option<String>) -> Self {
-        AgentReference { kind: agent_reference_type(), name: name.into(), version }
+        AgentReference {
+            kind: agent_reference_type(),
+            name: name.into(),
+            version,
+        }
     }
 }
 

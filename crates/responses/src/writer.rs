@@ -12,7 +12,7 @@ use crate::item::{
 use crate::response::{IncompleteDetails, Response, ResponseError, ResponseStatus, Usage};
 
 /// Receives each event as it is produced, with the response snapshot after the event applied.
-pub trait EventSink {
+pub trait EventSink: Send {
     /// Takes one event.
     fn emit(&mut self, event: StreamEvent, snapshot: &Response);
 }
@@ -45,7 +45,11 @@ pub struct ResponseWriter {
 impl ResponseWriter {
     /// Starts writing `response` (its `status` is what `response.created` reports).
     pub fn new(response: Response) -> Self {
-        ResponseWriter { response, next_sequence: 0, open: Vec::new() }
+        ResponseWriter {
+            response,
+            next_sequence: 0,
+            open: Vec::new(),
+        }
     }
 
     /// The current snapshot.
@@ -64,7 +68,10 @@ impl ResponseWriter {
     }
 
     fn emit(&mut self, sink: &mut dyn EventSink, kind: EventKind) {
-        let event = StreamEvent { sequence_number: self.next_sequence, kind };
+        let event = StreamEvent {
+            sequence_number: self.next_sequence,
+            kind,
+        };
         self.next_sequence += 1;
         sink.emit(event, &self.response);
     }
@@ -95,7 +102,12 @@ impl ResponseWriter {
     }
 
     fn item_id(&self, h: ItemHandle) -> String {
-        self.response.output.get(h.0).and_then(Item::id).unwrap_or_default().to_string()
+        self.response
+            .output
+            .get(h.0)
+            .and_then(Item::id)
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn open_message(&mut self, sink: &mut dyn EventSink, part: ContentPart) -> ItemHandle {
@@ -114,7 +126,15 @@ impl ResponseWriter {
             m.content.push(part.clone());
         }
         let item_id = self.item_id(h);
-        self.emit(sink, EventKind::ContentPartAdded { item_id, output_index: h.0, content_index: 0, part });
+        self.emit(
+            sink,
+            EventKind::ContentPartAdded {
+                item_id,
+                output_index: h.0,
+                content_index: 0,
+                part,
+            },
+        );
         self.open.push(h);
         h
     }
@@ -126,7 +146,12 @@ impl ResponseWriter {
 
     /// Opens an assistant message with one `refusal` part.
     pub fn start_refusal(&mut self, sink: &mut dyn EventSink) -> ItemHandle {
-        self.open_message(sink, ContentPart::Refusal { refusal: String::new() })
+        self.open_message(
+            sink,
+            ContentPart::Refusal {
+                refusal: String::new(),
+            },
+        )
     }
 
     /// Appends text (or refusal text) to an open message.
@@ -145,7 +170,12 @@ impl ResponseWriter {
         let item_id = self.item_id(h);
         let delta = delta.to_string();
         let kind = if refusal {
-            EventKind::RefusalDelta { item_id, output_index: h.0, content_index: 0, delta }
+            EventKind::RefusalDelta {
+                item_id,
+                output_index: h.0,
+                content_index: 0,
+                delta,
+            }
         } else {
             EventKind::OutputTextDelta {
                 item_id,
@@ -171,14 +201,21 @@ impl ResponseWriter {
                 agent_reference: None,
             }),
         );
-        let part = ContentPart::SummaryText { text: String::new() };
+        let part = ContentPart::SummaryText {
+            text: String::new(),
+        };
         if let Some(Item::Reasoning(r)) = self.response.output.get_mut(h.0) {
             r.summary.push(part.clone());
         }
         let item_id = self.item_id(h);
         self.emit(
             sink,
-            EventKind::ReasoningSummaryPartAdded { item_id, output_index: h.0, summary_index: 0, part },
+            EventKind::ReasoningSummaryPartAdded {
+                item_id,
+                output_index: h.0,
+                summary_index: 0,
+                part,
+            },
         );
         self.open.push(h);
         h
@@ -234,14 +271,23 @@ impl ResponseWriter {
     }
 
     /// Appends to an open function call's arguments.
-    pub fn function_arguments_delta(&mut self, sink: &mut dyn EventSink, h: ItemHandle, delta: &str) {
+    pub fn function_arguments_delta(
+        &mut self,
+        sink: &mut dyn EventSink,
+        h: ItemHandle,
+        delta: &str,
+    ) {
         if let Some(Item::FunctionCall(f)) = self.response.output.get_mut(h.0) {
             f.arguments.push_str(delta);
         }
         let item_id = self.item_id(h);
         self.emit(
             sink,
-            EventKind::FunctionCallArgumentsDelta { item_id, output_index: h.0, delta: delta.to_string() },
+            EventKind::FunctionCallArgumentsDelta {
+                item_id,
+                output_index: h.0,
+                delta: delta.to_string(),
+            },
         );
     }
 
@@ -255,11 +301,15 @@ impl ResponseWriter {
 
     /// Closes an open item with `status`, emitting its `done` events.
     pub fn finish(&mut self, sink: &mut dyn EventSink, h: ItemHandle, status: ItemStatus) {
-        let Some(pos) = self.open.iter().position(|o| *o == h) else { return };
+        let Some(pos) = self.open.iter().position(|o| *o == h) else {
+            return;
+        };
         self.open.remove(pos);
         let item_id = self.item_id(h);
         let output_index = h.0;
-        let Some(item) = self.response.output.get_mut(h.0) else { return };
+        let Some(item) = self.response.output.get_mut(h.0) else {
+            return;
+        };
         let mut events = Vec::with_capacity(3);
         match item {
             Item::Message(m) => {
@@ -280,7 +330,12 @@ impl ResponseWriter {
                             logprobs: Vec::new(),
                         }),
                     }
-                    events.push(EventKind::ContentPartDone { item_id, output_index, content_index: 0, part });
+                    events.push(EventKind::ContentPartDone {
+                        item_id,
+                        output_index,
+                        content_index: 0,
+                        part,
+                    });
                 }
             }
             Item::Reasoning(r) => {
@@ -292,7 +347,12 @@ impl ResponseWriter {
                         summary_index: 0,
                         text: part.text().unwrap_or_default().to_string(),
                     });
-                    events.push(EventKind::ReasoningSummaryPartDone { item_id, output_index, summary_index: 0, part });
+                    events.push(EventKind::ReasoningSummaryPartDone {
+                        item_id,
+                        output_index,
+                        summary_index: 0,
+                        part,
+                    });
                 }
             }
             Item::FunctionCall(f) => {
@@ -310,7 +370,13 @@ impl ResponseWriter {
         for kind in events {
             self.emit(sink, kind);
         }
-        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+        self.emit(
+            sink,
+            EventKind::OutputItemDone {
+                output_index,
+                item: done,
+            },
+        );
     }
 
     /// Adds a whole item at once (`output_item.added` then `output_item.done`), giving it an id in
@@ -318,7 +384,13 @@ impl ResponseWriter {
     pub fn add_item(&mut self, sink: &mut dyn EventSink, item: Item) -> ItemHandle {
         let h = self.push_item(sink, item);
         let done = self.response.output[h.0].clone();
-        self.emit(sink, EventKind::OutputItemDone { output_index: h.0, item: done });
+        self.emit(
+            sink,
+            EventKind::OutputItemDone {
+                output_index: h.0,
+                item: done,
+            },
+        );
         h
     }
 
@@ -412,11 +484,16 @@ mod tests {
         );
         let seqs: Vec<_> = ev.iter().map(|e| e.sequence_number).collect();
         assert_eq!(seqs, (0..10).collect::<Vec<_>>());
-        let Item::Message(m) = &w.response().output[0] else { panic!() };
+        let Item::Message(m) = &w.response().output[0] else {
+            panic!()
+        };
         assert_eq!(m.text(), "Hello there");
         assert_eq!(m.status, Some(ItemStatus::Completed));
         assert_eq!(m.response_id.as_deref(), Some(w.response().id.as_str()));
-        assert_eq!(id::partition_of(m.id.as_deref().unwrap()), id::partition_of(&w.response().id));
+        assert_eq!(
+            id::partition_of(m.id.as_deref().unwrap()),
+            id::partition_of(&w.response().id)
+        );
     }
 
     #[test]
@@ -451,7 +528,9 @@ mod tests {
         w.cancel(&mut ev);
         let last = ev.last().unwrap();
         assert_eq!(last.event_type(), "response.failed");
-        let EventKind::Failed { response } = &last.kind else { panic!() };
+        let EventKind::Failed { response } = &last.kind else {
+            panic!()
+        };
         assert_eq!(response.status, ResponseStatus::Cancelled);
         assert!(response.output.is_empty());
     }

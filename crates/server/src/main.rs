@@ -1,1 +1,93 @@
-fn main() {}
+//! `agenthost`: a hosted-agent server for the OpenAI Responses protocol and Foundry toolboxes.
+//!
+//! This file only wires things: parse the command line, set up logging, build the app, serve.
+
+mod app;
+mod cli;
+mod config;
+mod error;
+mod health;
+mod metrics;
+mod platform;
+mod routes;
+mod run;
+mod serve;
+mod sse;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, ProcessEnv};
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // Plain `agenthost` is `agenthost serve`: re-parse so flags' variables are read the same way.
+    let (args, serve_matches) = match cli.command {
+        Some(Command::Serve(args)) => (args, matches.subcommand_matches("serve").cloned()),
+        None => {
+            let argv0 = std::env::args()
+                .next()
+                .unwrap_or_else(|| "agenthost".into());
+            let m = Cli::command().get_matches_from([argv0, "serve".to_string()]);
+            match Cli::from_arg_matches(&m) {
+                Ok(Cli {
+                    command: Some(Command::Serve(args)),
+                }) => (args, m.subcommand_matches("serve").cloned()),
+                _ => return ExitCode::from(2),
+            }
+        }
+    };
+    let config = match Config::from_args(&args, serve_matches.as_ref(), &ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("agenthost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.json_logs);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agenthost: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let app = serve::build(config)?;
+        serve::run(app).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("agenthost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}

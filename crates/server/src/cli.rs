@@ -1,0 +1,97 @@
+//! The command line. Every setting of our own is a flag with a matching `AGENTHOST_*` variable;
+//! platform variables (`PORT`, `SSE_KEEPALIVE_INTERVAL`, `FOUNDRY_*`) are read under their Foundry
+//! names. Values are taken as text here and validated in [`crate::config`], so a bad value names
+//! the flag or variable it came from.
+
+use clap::{Args, Parser, Subcommand};
+
+/// agenthost: a hosted-agent server for the OpenAI Responses protocol and Foundry toolboxes.
+#[derive(Debug, Parser)]
+#[command(name = "agenthost", version, propagate_version = true)]
+pub struct Cli {
+    /// What to run (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the Responses API, health probes and metrics.
+    Serve(ServeArgs),
+}
+
+const PLATFORM_HELP: &str = "\
+Platform variables (set by Foundry; read, never required):
+  FOUNDRY_HOSTING_ENVIRONMENT  non-empty: hosted. Requests must then carry x-agent-foundry-call-id
+                               (else 501) and x-agent-user-id.
+  FOUNDRY_AGENT_NAME           agent name echoed in agent_reference (default: agenthost)
+  FOUNDRY_AGENT_VERSION        agent version echoed in agent_reference
+  FOUNDRY_AGENT_SESSION_ID     session id stamped on every response
+  DEFAULT_AD_PORT              legacy port, used when PORT is unset
+  RUST_LOG                     log filter (default: info)";
+
+/// Settings of `agenthost serve`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = PLATFORM_HELP)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AGENTHOST_HOST", value_name = "ADDR")]
+    pub host: Option<String>,
+
+    /// API port, 1-65535 [default: 8088].
+    #[arg(long, env = "PORT", value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// Port of the separate /metrics listener, 1-65535 [default: 9464].
+    #[arg(long, env = "AGENTHOST_METRICS_PORT", value_name = "PORT")]
+    pub metrics_port: Option<String>,
+
+    /// Mount the Responses routes under this prefix too, e.g. /openai/v1.
+    #[arg(long, env = "AGENTHOST_ROUTE_PREFIX", value_name = "PATH")]
+    pub route_prefix: Option<String>,
+
+    /// Largest accepted request body in bytes [default: 16777216].
+    #[arg(long, env = "AGENTHOST_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<String>,
+
+    /// Seconds between SSE `: keep-alive` comments; 0 turns them off [default: 0].
+    #[arg(long, env = "SSE_KEEPALIVE_INTERVAL", value_name = "SECONDS")]
+    pub sse_keepalive_interval: Option<String>,
+
+    /// Seconds to let in-flight responses finish after SIGTERM [default: 30].
+    #[arg(long, env = "AGENTHOST_DRAIN_TIMEOUT", value_name = "SECONDS")]
+    pub drain_timeout: Option<String>,
+
+    /// Seconds a single response may run before it fails with `timeout` [default: 600].
+    #[arg(long, env = "AGENTHOST_RESPONSE_TIMEOUT", value_name = "SECONDS")]
+    pub response_timeout: Option<String>,
+
+    /// Most model calls in one response [default: 10].
+    #[arg(long, env = "AGENTHOST_MAX_TOOL_ITERATIONS", value_name = "N")]
+    pub max_tool_iterations: Option<String>,
+
+    /// Most responses the in-memory store keeps [default: 100000].
+    #[arg(long, env = "AGENTHOST_STORE_MAX_RESPONSES", value_name = "N")]
+    pub store_max_responses: Option<String>,
+
+    /// Most bytes (serialized size) the in-memory store keeps [default: 67108864].
+    #[arg(long, env = "AGENTHOST_STORE_MAX_BYTES", value_name = "BYTES")]
+    pub store_max_bytes: Option<String>,
+
+    /// Seconds a stored response is kept [default: 86400].
+    #[arg(long, env = "AGENTHOST_STORE_TTL", value_name = "SECONDS")]
+    pub store_ttl: Option<String>,
+
+    /// The model name echoed when a request names none.
+    #[arg(long, env = "AGENTHOST_MODEL", value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "AGENTHOST_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    /// The only directory the server writes to [default: $TMPDIR/agenthost].
+    #[arg(long, env = "AGENTHOST_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<String>,
+}

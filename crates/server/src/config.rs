@@ -1,0 +1,381 @@
+//! Validated configuration. Raw text from flags and the environment becomes typed settings here;
+//! a bad value is an error that names the flag or variable it came from.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ArgMatches;
+use clap::parser::ValueSource;
+
+use crate::cli::ServeArgs;
+
+/// Hosted-platform facts read from Foundry's variables.
+#[derive(Clone, Debug, Default)]
+pub struct Platform {
+    /// `FOUNDRY_HOSTING_ENVIRONMENT` is non-empty.
+    pub hosted: bool,
+    /// `FOUNDRY_AGENT_NAME`.
+    pub agent_name: Option<String>,
+    /// `FOUNDRY_AGENT_VERSION`.
+    pub agent_version: Option<String>,
+    /// `FOUNDRY_AGENT_SESSION_ID`.
+    pub session_id: Option<String>,
+}
+
+/// Everything `serve` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// API listener.
+    pub listen: SocketAddr,
+    /// Metrics listener.
+    pub metrics_listen: SocketAddr,
+    /// Extra mount point of the Responses routes (`/openai/v1`), if any.
+    pub route_prefix: Option<String>,
+    /// Body size limit.
+    pub max_body_bytes: usize,
+    /// SSE keep-alive period.
+    pub sse_keepalive: Option<Duration>,
+    /// Drain budget after SIGTERM.
+    pub drain_timeout: Duration,
+    /// Deadline of one response.
+    pub response_timeout: Duration,
+    /// Most model calls per response.
+    pub max_tool_iterations: usize,
+    /// In-memory store limits.
+    pub store: agenthost_store::MemoryStoreConfig,
+    /// Default model name to echo.
+    pub model: Option<String>,
+    /// JSON logs.
+    pub json_logs: bool,
+    /// Where the server may write.
+    pub state_dir: PathBuf,
+    /// Hosted-platform facts.
+    pub platform: Platform,
+}
+
+/// A setting could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value {value:?} for {source_name}: {reason}")]
+pub struct ConfigError {
+    /// The flag or environment variable, e.g. `PORT` or `--port`.
+    pub source_name: String,
+    /// The offending value.
+    pub value: String,
+    /// What a valid value looks like.
+    pub reason: String,
+}
+
+/// Reads the process environment; the only place this crate touches it.
+pub trait Env {
+    /// The variable's value, if set.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+struct Reader<'a> {
+    matches: Option<&'a ArgMatches>,
+}
+
+impl Reader<'_> {
+    /// Where the value of `id` came from, for error messages.
+    fn origin(&self, id: &str, flag: &str, var: &str) -> String {
+        match self.matches.and_then(|m| m.value_source(id)) {
+            Some(ValueSource::EnvVariable) => var.to_string(),
+            _ => flag.to_string(),
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        raw: &Option<String>,
+        id: &str,
+        flag: &str,
+        var: &str,
+        default: T,
+        check: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(v) => check(v.trim()).map_err(|reason| ConfigError {
+                source_name: self.origin(id, flag, var),
+                value: v.clone(),
+                reason,
+            }),
+        }
+    }
+}
+
+fn parse_port(v: &str) -> Result<u16, String> {
+    match v.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        _ => Err("expected a port number from 1 to 65535".into()),
+    }
+}
+
+fn positive(v: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive whole number".into()),
+    }
+}
+
+fn non_negative(v: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .map_err(|_| "expected a whole number of seconds (0 or more)".into())
+}
+
+impl Config {
+    /// Builds the configuration from parsed arguments (clap has already merged flags with their
+    /// variables) and the platform variables in `env`.
+    pub fn from_args(
+        args: &ServeArgs,
+        matches: Option<&ArgMatches>,
+        env: &dyn Env,
+    ) -> Result<Config, ConfigError> {
+        let r = Reader { matches };
+        let host: IpAddr = r.parse(
+            &args.host,
+            "host",
+            "--host",
+            "AGENTHOST_HOST",
+            IpAddr::from([0, 0, 0, 0]),
+            |v| v.parse().map_err(|_| "expected an IP address".to_string()),
+        )?;
+        let legacy_port = if args.port.is_none() {
+            env.get("DEFAULT_AD_PORT")
+        } else {
+            None
+        };
+        let port = match legacy_port {
+            Some(v) => parse_port(v.trim()).map_err(|reason| ConfigError {
+                source_name: "DEFAULT_AD_PORT".into(),
+                value: v.clone(),
+                reason,
+            })?,
+            None => r.parse(&args.port, "port", "--port", "PORT", 8088, parse_port)?,
+        };
+        let metrics_port = r.parse(
+            &args.metrics_port,
+            "metrics_port",
+            "--metrics-port",
+            "AGENTHOST_METRICS_PORT",
+            9464,
+            parse_port,
+        )?;
+        let route_prefix = r.parse(
+            &args.route_prefix,
+            "route_prefix",
+            "--route-prefix",
+            "AGENTHOST_ROUTE_PREFIX",
+            None,
+            |v| {
+                let trimmed = v.trim_end_matches('/');
+                if trimmed.is_empty() {
+                    Ok(None)
+                } else if !trimmed.starts_with('/') || trimmed.contains(['?', '#', '{', '}', ' ']) {
+                    Err("expected a path such as /openai/v1".into())
+                } else {
+                    Ok(Some(trimmed.to_string()))
+                }
+            },
+        )?;
+        let max_body_bytes = r.parse(
+            &args.max_body_bytes,
+            "max_body_bytes",
+            "--max-body-bytes",
+            "AGENTHOST_MAX_BODY_BYTES",
+            16 * 1024 * 1024,
+            |v| positive(v).map(|n| n as usize),
+        )?;
+        let keepalive = r.parse(
+            &args.sse_keepalive_interval,
+            "sse_keepalive_interval",
+            "--sse-keepalive-interval",
+            "SSE_KEEPALIVE_INTERVAL",
+            0,
+            non_negative,
+        )?;
+        let drain = r.parse(
+            &args.drain_timeout,
+            "drain_timeout",
+            "--drain-timeout",
+            "AGENTHOST_DRAIN_TIMEOUT",
+            30,
+            non_negative,
+        )?;
+        let response_timeout = r.parse(
+            &args.response_timeout,
+            "response_timeout",
+            "--response-timeout",
+            "AGENTHOST_RESPONSE_TIMEOUT",
+            600,
+            positive,
+        )?;
+        let max_tool_iterations = r.parse(
+            &args.max_tool_iterations,
+            "max_tool_iterations",
+            "--max-tool-iterations",
+            "AGENTHOST_MAX_TOOL_ITERATIONS",
+            10,
+            |v| positive(v).map(|n| n as usize),
+        )?;
+        let defaults = agenthost_store::MemoryStoreConfig {
+            max_bytes: 64 * 1024 * 1024,
+            ..agenthost_store::MemoryStoreConfig::default()
+        };
+        let store = agenthost_store::MemoryStoreConfig {
+            max_responses: r.parse(
+                &args.store_max_responses,
+                "store_max_responses",
+                "--store-max-responses",
+                "AGENTHOST_STORE_MAX_RESPONSES",
+                defaults.max_responses,
+                |v| positive(v).map(|n| n as usize),
+            )?,
+            max_bytes: r.parse(
+                &args.store_max_bytes,
+                "store_max_bytes",
+                "--store-max-bytes",
+                "AGENTHOST_STORE_MAX_BYTES",
+                defaults.max_bytes,
+                |v| positive(v).map(|n| n as usize),
+            )?,
+            ttl: r.parse(
+                &args.store_ttl,
+                "store_ttl",
+                "--store-ttl",
+                "AGENTHOST_STORE_TTL",
+                defaults.ttl,
+                |v| positive(v).map(Duration::from_secs),
+            )?,
+        };
+        let json_logs = r.parse(
+            &args.log_format,
+            "log_format",
+            "--log-format",
+            "AGENTHOST_LOG_FORMAT",
+            false,
+            |v| match v {
+                "json" => Ok(true),
+                "text" | "" => Ok(false),
+                _ => Err("expected text or json".into()),
+            },
+        )?;
+        let state_dir = match &args.state_dir {
+            Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir),
+            _ => std::env::temp_dir().join("agenthost"),
+        };
+        let nonempty = |k: &str| {
+            env.get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Config {
+            listen: SocketAddr::new(host, port),
+            metrics_listen: SocketAddr::new(host, metrics_port),
+            route_prefix,
+            max_body_bytes,
+            sse_keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
+            drain_timeout: Duration::from_secs(drain),
+            response_timeout: Duration::from_secs(response_timeout),
+            max_tool_iterations,
+            store,
+            model: args.model.clone().filter(|m| !m.trim().is_empty()),
+            json_logs,
+            state_dir,
+            platform: Platform {
+                hosted: nonempty("FOUNDRY_HOSTING_ENVIRONMENT").is_some(),
+                agent_name: nonempty("FOUNDRY_AGENT_NAME"),
+                agent_version: nonempty("FOUNDRY_AGENT_VERSION"),
+                session_id: nonempty("FOUNDRY_AGENT_SESSION_ID"),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    impl Env for HashMap<&str, &str> {
+        fn get(&self, key: &str) -> Option<String> {
+            HashMap::get(self, key).map(|v| v.to_string())
+        }
+    }
+
+    fn args() -> ServeArgs {
+        ServeArgs::default()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_args(&args(), None, &HashMap::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8088");
+        assert_eq!(c.metrics_listen.port(), 9464);
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert!(c.sse_keepalive.is_none() && !c.platform.hosted);
+    }
+
+    #[test]
+    fn bad_ports_name_their_source() {
+        for bad in ["0", "70000", "http"] {
+            let a = ServeArgs {
+                port: Some(bad.into()),
+                ..args()
+            };
+            let e = Config::from_args(&a, None, &HashMap::new()).unwrap_err();
+            assert_eq!(e.source_name, "--port");
+            assert!(e.to_string().contains(bad));
+        }
+        let env = HashMap::from([("DEFAULT_AD_PORT", "x")]);
+        assert_eq!(
+            Config::from_args(&args(), None, &env)
+                .unwrap_err()
+                .source_name,
+            "DEFAULT_AD_PORT"
+        );
+    }
+
+    #[test]
+    fn legacy_port_and_platform_variables() {
+        let env = HashMap::from([
+            ("DEFAULT_AD_PORT", "9000"),
+            ("FOUNDRY_HOSTING_ENVIRONMENT", "1"),
+            ("FOUNDRY_AGENT_NAME", "a"),
+        ]);
+        let c = Config::from_args(&args(), None, &env).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.platform.hosted);
+        assert_eq!(c.platform.agent_name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn route_prefix_is_normalised() {
+        let a = ServeArgs {
+            route_prefix: Some("/openai/v1/".into()),
+            ..args()
+        };
+        assert_eq!(
+            Config::from_args(&a, None, &HashMap::new())
+                .unwrap()
+                .route_prefix
+                .as_deref(),
+            Some("/openai/v1")
+        );
+        let a = ServeArgs {
+            route_prefix: Some("openai".into()),
+            ..args()
+        };
+        assert!(Config::from_args(&a, None, &HashMap::new()).is_err());
+    }
+}
