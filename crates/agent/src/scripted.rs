@@ -30,7 +30,11 @@ impl Model for ScriptedModel {
         "scripted"
     }
 
-    async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
+    async fn stream(
+        &self,
+        ctx: &RequestContext,
+        request: ModelRequest,
+    ) -> Result<ModelStream, ModelError> {
         let events = script(&request, &ctx.response_id);
         Ok(Box::pin(stream::iter(events.into_iter().map(Ok))))
     }
@@ -50,15 +54,24 @@ fn script(request: &ModelRequest, response_id: &str) -> Vec<ModelEvent> {
 
     let mut events = Vec::new();
     let output_words;
-    if after_user.iter().any(|i| matches!(i, Item::FunctionCallOutput(_))) {
+    if after_user
+        .iter()
+        .any(|i| matches!(i, Item::FunctionCallOutput(_)))
+    {
         let mut lines = Vec::new();
         for item in after_user {
             if let Item::FunctionCall(call) = item {
                 let output = after_user.iter().find_map(|i| match i {
-                    Item::FunctionCallOutput(o) if o.call_id == call.call_id => Some(o.output_text()),
+                    Item::FunctionCallOutput(o) if o.call_id == call.call_id => {
+                        Some(o.output_text())
+                    }
                     _ => None,
                 });
-                lines.push(format!("{} returned: {}", call.name, output.unwrap_or_default()));
+                lines.push(format!(
+                    "{} returned: {}",
+                    call.name,
+                    output.unwrap_or_default()
+                ));
             }
         }
         let text = lines.join("\n");
@@ -75,9 +88,18 @@ fn script(request: &ModelRequest, response_id: &str) -> Vec<ModelEvent> {
             for (n, (name, args)) in calls.into_iter().enumerate() {
                 words += 1 + word_count(&args);
                 let call_id = format!("call_{}_{}", short(response_id), n + 1);
-                events.push(ModelEvent::FunctionCallStart { call_id: call_id.clone(), name });
-                events.push(ModelEvent::FunctionCallArgumentsDelta { call_id: call_id.clone(), delta: args.clone() });
-                events.push(ModelEvent::FunctionCallDone { call_id, arguments: args });
+                events.push(ModelEvent::FunctionCallStart {
+                    call_id: call_id.clone(),
+                    name,
+                });
+                events.push(ModelEvent::FunctionCallArgumentsDelta {
+                    call_id: call_id.clone(),
+                    delta: args.clone(),
+                });
+                events.push(ModelEvent::FunctionCallDone {
+                    call_id,
+                    arguments: args,
+                });
             }
             output_words = words;
         }
@@ -181,7 +203,10 @@ mod tests {
 
     #[test]
     fn echoes_one_word_per_delta() {
-        let req = ModelRequest { input: vec![Item::user_text("hello  big\nworld")], ..Default::default() };
+        let req = ModelRequest {
+            input: vec![Item::user_text("hello  big\nworld")],
+            ..Default::default()
+        };
         let ev = script(&req, "caresp_x");
         assert_eq!(texts(&ev), ["You", " said:", " hello", "  big", "\nworld"]);
         assert_eq!(ev.last(), Some(&ModelEvent::Usage(Usage::new(3, 5))));
@@ -189,13 +214,23 @@ mod tests {
 
     #[test]
     fn parses_call_markers_with_and_without_arguments() {
-        let calls = parse_calls(r#"please call:send_email {"to":"a@b.c"} then call:echo and recall:nope call:"#);
+        let calls = parse_calls(
+            r#"please call:send_email {"to":"a@b.c"} then call:echo and recall:nope call:"#,
+        );
         assert_eq!(
             calls,
-            [("send_email".to_string(), r#"{"to":"a@b.c"}"#.to_string()), ("echo".to_string(), "{}".to_string())]
+            [
+                ("send_email".to_string(), r#"{"to":"a@b.c"}"#.to_string()),
+                ("echo".to_string(), "{}".to_string())
+            ]
         );
         assert!(parse_calls("no markers here").is_empty());
-        assert_eq!(parse_calls("call:x {not json").first().map(|c| c.1.as_str()), Some("{}"));
+        assert_eq!(
+            parse_calls("call:x {not json")
+                .first()
+                .map(|c| c.1.as_str()),
+            Some("{}")
+        );
     }
 
     #[test]
@@ -222,7 +257,13 @@ mod tests {
             })
         };
         let req = ModelRequest {
-            input: vec![Item::user_text("call:a call:b"), call("1", "a"), call("2", "b"), out("1", "x"), out("2", "y z")],
+            input: vec![
+                Item::user_text("call:a call:b"),
+                call("1", "a"),
+                call("2", "b"),
+                out("1", "x"),
+                out("2", "y z"),
+            ],
             ..Default::default()
         };
         let text: String = texts(&script(&req, "r")).concat();

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use agenthost_responses::item::{
     FunctionCallOutputItem, ItemStatus, McpListToolsItem, OAuthConsentRequestItem,
 };
-use agenthost_responses::{EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now};
+use agenthost_responses::{
+    EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now,
+};
 use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::Value;
@@ -54,8 +56,19 @@ pub const CONSENT_PENDING_OUTPUT: &str =
     "Consent required: the user must sign in to this tool's source and send the message again.";
 
 /// Runs the turn, writing items and exactly one terminal event (unless interrupted).
-pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn EventSink) -> TurnEnd {
-    let Turn { ctx, model, tools, preflight, mut request, max_iterations } = turn;
+pub async fn run_turn(
+    turn: Turn,
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+) -> TurnEnd {
+    let Turn {
+        ctx,
+        model,
+        tools,
+        preflight,
+        mut request,
+        max_iterations,
+    } = turn;
     let mut usage: Option<Usage> = None;
 
     if !preflight.consents.is_empty() {
@@ -87,7 +100,9 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
             return TurnEnd::Finished;
         }
         // What the model said in this step goes back to it on the next one.
-        request.input.extend(writer.response().output[step_start..].iter().cloned());
+        request
+            .input
+            .extend(writer.response().output[step_start..].iter().cloned());
 
         let specs = &request.tools;
         let invocations = calls.iter().map(|call| {
@@ -98,7 +113,10 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
                 if known {
                     tools.invoke(ctx, call).await
                 } else {
-                    ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
+                    ToolOutcome::Error(format!(
+                        "tool '{}' is not available to this agent",
+                        call.name
+                    ))
                 }
             }
         });
@@ -129,7 +147,9 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
                 agent_reference: None,
             });
             let h = writer.add_item(sink, item);
-            request.input.push(writer.response().output[h.output_index()].clone());
+            request
+                .input
+                .push(writer.response().output[h.output_index()].clone());
         }
         if !consents.is_empty() {
             emit_consents(writer, sink, consents);
@@ -203,7 +223,10 @@ async fn model_step(
             }
             ModelEvent::FunctionCallDone { call_id, arguments } => {
                 if let Some(h) = find_call(writer, &calls, &call_id) {
-                    let streamed = writer.function_call(h).map(|f| f.arguments.len()).unwrap_or(0);
+                    let streamed = writer
+                        .function_call(h)
+                        .map(|f| f.arguments.len())
+                        .unwrap_or(0);
                     if streamed == 0 && !arguments.is_empty() {
                         writer.function_arguments_delta(sink, h, &arguments);
                     }
@@ -223,14 +246,22 @@ async fn model_step(
     for h in calls {
         writer.finish(sink, h, ItemStatus::Completed);
         if let Some(f) = writer.function_call(h) {
-            out.push(ToolCall { call_id: f.call_id.clone(), name: f.name.clone(), arguments: f.arguments.clone() });
+            out.push(ToolCall {
+                call_id: f.call_id.clone(),
+                name: f.name.clone(),
+                arguments: f.arguments.clone(),
+            });
         }
     }
     Ok(Some(out))
 }
 
 fn find_call(writer: &ResponseWriter, calls: &[ItemHandle], call_id: &str) -> Option<ItemHandle> {
-    calls.iter().copied().find(|h| writer.function_call(*h).is_some_and(|f| f.call_id == call_id))
+    calls.iter().copied().find(|h| {
+        writer
+            .function_call(*h)
+            .is_some_and(|f| f.call_id == call_id)
+    })
 }
 
 fn close(writer: &mut ResponseWriter, sink: &mut dyn EventSink, h: &mut Option<ItemHandle>) {
@@ -239,7 +270,11 @@ fn close(writer: &mut ResponseWriter, sink: &mut dyn EventSink, h: &mut Option<I
     }
 }
 
-fn emit_list_errors(writer: &mut ResponseWriter, sink: &mut dyn EventSink, errors: &[(String, String)]) {
+fn emit_list_errors(
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+    errors: &[(String, String)],
+) {
     for (label, error) in errors {
         let item = Item::McpListTools(McpListToolsItem {
             id: writer.new_item_id(id::MCP_LIST_TOOLS),
@@ -254,7 +289,11 @@ fn emit_list_errors(writer: &mut ResponseWriter, sink: &mut dyn EventSink, error
 }
 
 /// One `oauth_consent_request` per distinct (server_label, link), in first-seen order.
-fn emit_consents(writer: &mut ResponseWriter, sink: &mut dyn EventSink, consents: Vec<ConsentRequest>) {
+fn emit_consents(
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+    consents: Vec<ConsentRequest>,
+) {
     let mut seen = HashSet::new();
     for c in consents {
         if !seen.insert((c.server_label.clone(), c.consent_link.clone())) {

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use agenthost_agent::{
-    ConsentRequest, ModelRequest, NoTools, Preflight, RequestContext, ScriptedModel, ToolCall, ToolOutcome, ToolSet,
-    ToolSpec, Turn, TurnEnd, run_turn,
+    ConsentRequest, ModelRequest, NoTools, Preflight, RequestContext, ScriptedModel, ToolCall,
+    ToolOutcome, ToolSet, ToolSpec, Turn, TurnEnd, run_turn,
 };
 use agenthost_responses::event::EventKind;
 use agenthost_responses::{Item, Response, ResponseStatus, ResponseWriter, StreamEvent, id};
@@ -17,7 +17,12 @@ impl ToolSet for FakeTools {
     fn specs(&self) -> Vec<ToolSpec> {
         ["echo", "send_email", "slow"]
             .into_iter()
-            .map(|n| ToolSpec { name: n.into(), description: String::new(), parameters: json!({}), server_label: None })
+            .map(|n| ToolSpec {
+                name: n.into(),
+                description: String::new(),
+                parameters: json!({}),
+                server_label: None,
+            })
             .collect()
     }
 
@@ -36,7 +41,11 @@ impl ToolSet for FakeTools {
     }
 }
 
-async fn run(text: &str, tools: Arc<dyn ToolSet>, preflight: Preflight) -> (Vec<StreamEvent>, Response, TurnEnd) {
+async fn run(
+    text: &str,
+    tools: Arc<dyn ToolSet>,
+    preflight: Preflight,
+) -> (Vec<StreamEvent>, Response, TurnEnd) {
     let rid = id::new_id(id::RESPONSE, None);
     let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
     let mut events: Vec<StreamEvent> = Vec::new();
@@ -47,7 +56,10 @@ async fn run(text: &str, tools: Arc<dyn ToolSet>, preflight: Preflight) -> (Vec<
         model: Arc::new(ScriptedModel),
         tools,
         preflight,
-        request: ModelRequest { input: vec![Item::user_text(text)], ..Default::default() },
+        request: ModelRequest {
+            input: vec![Item::user_text(text)],
+            ..Default::default()
+        },
         max_iterations: 4,
     };
     let end = run_turn(turn, &mut writer, &mut events).await;
@@ -60,7 +72,12 @@ fn types(events: &[StreamEvent]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn tool_call_then_answer() {
-    let (events, response, end) = run(r#"call:echo {"text":"hi"}"#, Arc::new(FakeTools), Preflight::default()).await;
+    let (events, response, end) = run(
+        r#"call:echo {"text":"hi"}"#,
+        Arc::new(FakeTools),
+        Preflight::default(),
+    )
+    .await;
     assert_eq!(end, TurnEnd::Finished);
     assert_eq!(
         types(&events),
@@ -86,7 +103,9 @@ async fn tool_call_then_answer() {
         ]
     );
     assert_eq!(response.status, ResponseStatus::Completed);
-    let Item::Message(m) = &response.output[2] else { panic!("{:?}", response.output[2]) };
+    let Item::Message(m) = &response.output[2] else {
+        panic!("{:?}", response.output[2])
+    };
     assert_eq!(m.text(), r#"echo returned: echo {"text":"hi"}"#);
     let usage = response.usage.unwrap();
     // step 1: input 2 words, output 1 + 1; step 2: input 2 + 2 + 2, output 4.
@@ -96,15 +115,30 @@ async fn tool_call_then_answer() {
 #[tokio::test]
 async fn unknown_tool_comes_back_as_an_error_output() {
     let (_, response, _) = run("call:nope", Arc::new(NoTools), Preflight::default()).await;
-    let Item::FunctionCallOutput(o) = &response.output[1] else { panic!() };
-    assert_eq!(o.output, json!("Error: tool 'nope' is not available to this agent"));
-    let Item::Message(m) = &response.output[2] else { panic!() };
-    assert_eq!(m.text(), "nope returned: Error: tool 'nope' is not available to this agent");
+    let Item::FunctionCallOutput(o) = &response.output[1] else {
+        panic!()
+    };
+    assert_eq!(
+        o.output,
+        json!("Error: tool 'nope' is not available to this agent")
+    );
+    let Item::Message(m) = &response.output[2] else {
+        panic!()
+    };
+    assert_eq!(
+        m.text(),
+        "nope returned: Error: tool 'nope' is not available to this agent"
+    );
 }
 
 #[tokio::test]
 async fn consent_mid_turn_settles_siblings_and_ends_incomplete() {
-    let (events, response, _) = run("call:slow call:send_email call:send_email", Arc::new(FakeTools), Preflight::default()).await;
+    let (events, response, _) = run(
+        "call:slow call:send_email call:send_email",
+        Arc::new(FakeTools),
+        Preflight::default(),
+    )
+    .await;
     assert_eq!(response.status, ResponseStatus::Incomplete);
     assert_eq!(response.incomplete_details, None);
     let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
@@ -120,21 +154,41 @@ async fn consent_mid_turn_settles_siblings_and_ends_incomplete() {
             "oauth_consent_request"
         ]
     );
-    let Item::FunctionCallOutput(o) = &response.output[3] else { panic!() };
+    let Item::FunctionCallOutput(o) = &response.output[3] else {
+        panic!()
+    };
     assert_eq!(o.output, json!("slow done"));
-    let added = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemAdded { .. })).count();
-    let done = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemDone { .. })).count();
+    let added = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::OutputItemAdded { .. }))
+        .count();
+    let done = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::OutputItemDone { .. }))
+        .count();
     assert_eq!((added, done), (7, 7));
-    assert_eq!(events.last().map(StreamEvent::event_type), Some("response.incomplete"));
+    assert_eq!(
+        events.last().map(StreamEvent::event_type),
+        Some("response.incomplete")
+    );
 }
 
 #[tokio::test]
 async fn preflight_consent_stops_before_the_model() {
     let preflight = Preflight {
         consents: vec![
-            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
-            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
-            ConsentRequest { server_label: "b".into(), consent_link: "https://c/2".into() },
+            ConsentRequest {
+                server_label: "a".into(),
+                consent_link: "https://c/1".into(),
+            },
+            ConsentRequest {
+                server_label: "a".into(),
+                consent_link: "https://c/1".into(),
+            },
+            ConsentRequest {
+                server_label: "b".into(),
+                consent_link: "https://c/2".into(),
+            },
         ],
         list_errors: vec![("broken".into(), "INTERNAL_ERROR: boom".into())],
     };
@@ -154,7 +208,14 @@ async fn preflight_consent_stops_before_the_model() {
         ]
     );
     let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
-    assert_eq!(kinds, ["mcp_list_tools", "oauth_consent_request", "oauth_consent_request"]);
+    assert_eq!(
+        kinds,
+        [
+            "mcp_list_tools",
+            "oauth_consent_request",
+            "oauth_consent_request"
+        ]
+    );
     assert!(response.usage.is_none());
 }
 
@@ -170,10 +231,16 @@ async fn cancelled_turn_is_interrupted_without_terminal_event() {
         model: Arc::new(ScriptedModel),
         tools: Arc::new(NoTools),
         preflight: Preflight::default(),
-        request: ModelRequest { input: vec![Item::user_text("hi")], ..Default::default() },
+        request: ModelRequest {
+            input: vec![Item::user_text("hi")],
+            ..Default::default()
+        },
         max_iterations: 4,
     };
-    assert_eq!(run_turn(turn, &mut writer, &mut events).await, TurnEnd::Interrupted);
+    assert_eq!(
+        run_turn(turn, &mut writer, &mut events).await,
+        TurnEnd::Interrupted
+    );
     assert!(events.iter().all(|e| !e.is_terminal()));
 }
 
@@ -192,8 +259,14 @@ async fn iteration_limit_fails_with_a_stable_code() {
         ) -> Result<agenthost_agent::ModelStream, agenthost_agent::ModelError> {
             use agenthost_agent::ModelEvent::*;
             Ok(Box::pin(futures::stream::iter(vec![
-                Ok(FunctionCallStart { call_id: "c".into(), name: "echo".into() }),
-                Ok(FunctionCallDone { call_id: "c".into(), arguments: "{}".into() }),
+                Ok(FunctionCallStart {
+                    call_id: "c".into(),
+                    name: "echo".into(),
+                }),
+                Ok(FunctionCallDone {
+                    call_id: "c".into(),
+                    arguments: "{}".into(),
+                }),
             ])))
         }
     }
