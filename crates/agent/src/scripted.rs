@@ -14,7 +14,7 @@
 //! the answer, or for tool calls the tool name plus the words of its arguments.
 
 use agenthost_responses::{Item, Usage};
-use futures::stream;
+use futures::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::context::RequestContext;
@@ -22,7 +22,10 @@ use crate::model::{Model, ModelError, ModelEvent, ModelRequest, ModelStream};
 
 /// The scripted model.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ScriptedModel;
+pub struct ScriptedModel {
+    /// Pause before each streamed event (demo pacing; zero in normal use).
+    pub pace: std::time::Duration,
+}
 
 #[async_trait::async_trait]
 impl Model for ScriptedModel {
@@ -36,7 +39,14 @@ impl Model for ScriptedModel {
         request: ModelRequest,
     ) -> Result<ModelStream, ModelError> {
         let events = script(&request, &ctx.response_id);
-        Ok(Box::pin(stream::iter(events.into_iter().map(Ok))))
+        let pace = self.pace;
+        if pace.is_zero() {
+            return Ok(Box::pin(stream::iter(events.into_iter().map(Ok))));
+        }
+        Ok(Box::pin(stream::iter(events).then(move |e| async move {
+            tokio::time::sleep(pace).await;
+            Ok(e)
+        })))
     }
 }
 

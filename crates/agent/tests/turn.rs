@@ -53,7 +53,7 @@ async fn run(
     writer.in_progress(&mut events);
     let turn = Turn {
         ctx: RequestContext::local(rid),
-        model: Arc::new(ScriptedModel),
+        model: Arc::new(ScriptedModel::default()),
         tools,
         preflight,
         request: ModelRequest {
@@ -228,7 +228,7 @@ async fn cancelled_turn_is_interrupted_without_terminal_event() {
     ctx.cancel.cancel();
     let turn = Turn {
         ctx,
-        model: Arc::new(ScriptedModel),
+        model: Arc::new(ScriptedModel::default()),
         tools: Arc::new(NoTools),
         preflight: Preflight::default(),
         request: ModelRequest {

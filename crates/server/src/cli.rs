@@ -87,6 +87,10 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_MODEL", value_name = "NAME")]
     pub model: Option<String>,
 
+    /// Milliseconds the scripted model waits before each streamed event (demo pacing) [default: 0].
+    #[arg(long, env = "AGENTHOST_SCRIPTED_PACE_MS", value_name = "MS")]
+    pub scripted_pace_ms: Option<String>,
+
     /// Log format: text or json [default: text].
     #[arg(long, env = "AGENTHOST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,

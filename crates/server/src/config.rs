@@ -46,6 +46,8 @@ pub struct Config {
     pub store: agenthost_store::MemoryStoreConfig,
     /// Default model name to echo.
     pub model: Option<String>,
+    /// Scripted model pacing.
+    pub scripted_pace: Duration,
     /// JSON logs.
     pub json_logs: bool,
     /// Where the server may write.
@@ -289,6 +291,14 @@ impl Config {
             response_timeout: Duration::from_secs(response_timeout),
             max_tool_iterations,
             store,
+            scripted_pace: Duration::from_millis(r.parse(
+                &args.scripted_pace_ms,
+                "scripted_pace_ms",
+                "--scripted-pace-ms",
+                "AGENTHOST_SCRIPTED_PACE_MS",
+                0,
+                |v| v.parse::<u64>().map_err(|_| "expected a whole number of milliseconds".to_string()),
+            )?),
             model: args.model.clone().filter(|m| !m.trim().is_empty()),
             json_logs,
             state_dir,

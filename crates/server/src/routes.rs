@@ -142,7 +142,8 @@ async fn create_inner(
         .unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
     let input = resolve_references(app, &user, request.input.clone(), &response_id).await?;
 
-    let partition = hint.and_then(id::partition_of);
+    // §2.5: the partition of the conversation or previous response; a raw id when not well-formed.
+    let partition = hint.map(|h| id::partition_of(h).unwrap_or_else(|| h.to_string()));
     let agent_name = app
         .config
         .platform
