@@ -56,6 +56,12 @@ pub trait ToolSet: Send + Sync {
 
     /// Runs one call. Never panics; every failure is an outcome.
     async fn invoke(&self, ctx: &RequestContext, call: &ToolCall) -> ToolOutcome;
+
+    /// When a call must wait for the user's approval, the `server_label` to show with the
+    /// approval request; `None` to run it at once.
+    fn approval_label(&self, _call: &ToolCall) -> Option<String> {
+        None
+    }
 }
 
 /// The empty tool set.
