@@ -1,14 +1,14 @@
 //! Black-box tests of the real `agenthost` binary. One module per topic.
 
-/// Create a response: non-streaming and streaming outputs, event order, tool calls.
-mod protocol;
 /// Every error path answered before a response is created.
 mod errors;
-/// Background mode, replay, cancel, GET/DELETE/input_items of stored responses.
-mod stored;
 /// History through previous_response_id and conversations; per-user partitioning.
 mod history;
-/// Platform headers, hosted mode (501), route prefix, response id override.
-mod platform;
 /// Readiness, client disconnect, keep-alive, SIGTERM drain.
 mod lifecycle;
+/// Platform headers, hosted mode (501), route prefix, response id override.
+mod platform;
+/// Create a response: non-streaming and streaming outputs, event order, tool calls.
+mod protocol;
+/// Background mode, replay, cancel, GET/DELETE/input_items of stored responses.
+mod stored;

@@ -297,7 +297,10 @@ impl Config {
                 "--scripted-pace-ms",
                 "AGENTHOST_SCRIPTED_PACE_MS",
                 0,
-                |v| v.parse::<u64>().map_err(|_| "expected a whole number of milliseconds".to_string()),
+                |v| {
+                    v.parse::<u64>()
+                        .map_err(|_| "expected a whole number of milliseconds".to_string())
+                },
             )?),
             model: args.model.clone().filter(|m| !m.trim().is_empty()),
             json_logs,

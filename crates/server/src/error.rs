@@ -16,8 +16,6 @@ pub enum ErrorSource {
     User,
     /// The platform or this server.
     Platform,
-    /// A service this server depends on.
-    Upstream,
 }
 
 impl ErrorSource {
@@ -26,7 +24,6 @@ impl ErrorSource {
         match self {
             ErrorSource::User => "user",
             ErrorSource::Platform => "platform",
-            ErrorSource::Upstream => "upstream",
         }
     }
 }

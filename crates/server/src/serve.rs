@@ -26,7 +26,9 @@ const FINAL_GRACE: Duration = Duration::from_secs(2);
 
 /// Builds the shared state for `config` with the embedded defaults.
 pub fn build(config: Config) -> anyhow::Result<AppState> {
-    let model: Arc<dyn Model> = Arc::new(ScriptedModel { pace: config.scripted_pace });
+    let model: Arc<dyn Model> = Arc::new(ScriptedModel {
+        pace: config.scripted_pace,
+    });
     Ok(Arc::new(App {
         store: Arc::new(MemoryStore::new(config.store)),
         model,

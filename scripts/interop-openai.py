@@ -1,0 +1,69 @@
+"""Interoperability check: the official `openai` Python package against a running agenthost.
+
+Usage: interop-openai.py BASE_URL   (e.g. http://127.0.0.1:18088)
+
+It creates responses non-streaming, streaming (through the SDK's typed event parser, which must
+accept every event), with a tool call, in background mode, and reads one back; any mismatch
+raises and exits non-zero.
+"""
+
+import sys
+
+import openai
+from openai import OpenAI
+
+
+def main(base: str) -> None:
+    client = OpenAI(base_url=base, api_key="unused", max_retries=0)
+
+    r = client.responses.create(model="hosted-agent", input="hello from the sdk")
+    assert r.status == "completed", r.status
+    assert r.output_text == "You said: hello from the sdk", r.output_text
+    assert r.id.startswith("caresp_"), r.id
+    assert r.usage is not None and r.usage.output_tokens == 6, r.usage
+
+    got = client.responses.retrieve(r.id)
+    assert got.id == r.id and got.output_text == r.output_text
+
+    types = []
+    final = None
+    with client.responses.stream(model="hosted-agent", input="stream this please") as stream:
+        for event in stream:
+            # Typed parsing: every event must be a known SDK type, not a raw dict.
+            assert not isinstance(event, dict), event
+            types.append(event.type)
+        final = stream.get_final_response()
+    assert types[0] == "response.created" and types[1] == "response.in_progress", types
+    assert types[-1] == "response.completed", types
+    assert "response.output_text.delta" in types, types
+    assert final.output_text == "You said: stream this please", final.output_text
+
+    events = list(client.responses.create(model="hosted-agent", input="call:lookup {\"q\": 1}", stream=True))
+    kinds = [e.type for e in events]
+    assert "response.function_call_arguments.delta" in kinds, kinds
+    assert "response.function_call_arguments.done" in kinds, kinds
+    assert kinds[-1] == "response.completed", kinds
+    done = events[-1].response
+    assert [o.type for o in done.output] == ["function_call", "function_call_output", "message"], done.output
+
+    bg = client.responses.create(model="hosted-agent", input="later", background=True)
+    assert bg.status in ("queued", "in_progress", "completed"), bg.status
+    deleted = client.responses.delete(r.id)
+    try:
+        client.responses.retrieve(r.id)
+        raise AssertionError("deleted response still retrievable")
+    except openai.BadRequestError:
+        pass
+    del deleted
+
+    try:
+        client.responses.create(model="hosted-agent", input="x", previous_response_id="nope")
+        raise AssertionError("malformed previous_response_id accepted")
+    except openai.BadRequestError as e:
+        assert e.body["param"] == "$.previous_response_id", e.body
+
+    print(f"interop: openai {openai.__version__}: {len(types)} streamed events parsed; all checks passed")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

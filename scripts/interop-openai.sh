@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the official `openai` Python package against the built server (see interop-openai.py).
+# Installs its own venv from PyPI; needs python3 and a built target/debug/agenthost.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$root/target/debug/agenthost}
+venv=${AGENTHOST_VENV:-$root/target/interop-venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.100,<3'
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+log=$(mktemp)
+AGENTHOST_HOST=127.0.0.1 PORT=$port AGENTHOST_METRICS_PORT=$mport "$bin" serve >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 200); do
+  curl -fsS "http://127.0.0.1:$port/readiness" >/dev/null 2>&1 && break
+  sleep 0.05
+done
+"$venv/bin/python" "$root/scripts/interop-openai.py" "http://127.0.0.1:$port" || { cat "$log"; exit 1; }
