@@ -8,14 +8,16 @@
 //! Everything a turn needs about its request travels in an explicit [`RequestContext`]; this crate
 //! has no task-locals or globals.
 
+mod approval;
 mod context;
 mod model;
 mod scripted;
 mod tools;
 mod turn;
 
+pub use approval::{ApprovalError, approvals_from};
 pub use context::{RequestContext, TraceHeaders, UserKey};
 pub use model::{Model, ModelError, ModelEvent, ModelRequest, ModelStream};
 pub use scripted::ScriptedModel;
 pub use tools::{ConsentRequest, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};
-pub use turn::{Preflight, Turn, TurnEnd, run_turn};
+pub use turn::{Approval, CONSENT_PENDING_OUTPUT, Preflight, Turn, TurnEnd, run_turn};

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use agenthost_responses::item::{
-    FunctionCallOutputItem, ItemStatus, McpListToolsItem, OAuthConsentRequestItem,
+    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem, OAuthConsentRequestItem,
 };
 use agenthost_responses::{
     EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now,
@@ -26,6 +26,17 @@ pub struct Preflight {
     pub list_errors: Vec<(String, String)>,
 }
 
+/// A tool call the user answered with an `mcp_approval_response`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Approval {
+    /// The call that waited for approval.
+    pub call: ToolCall,
+    /// Whether the user approved it.
+    pub approve: bool,
+    /// The user's reason, if any.
+    pub reason: Option<String>,
+}
+
 /// Everything one turn needs.
 pub struct Turn {
     /// The request's context.
@@ -36,6 +47,8 @@ pub struct Turn {
     pub tools: Arc<dyn ToolSet>,
     /// What to surface before the model runs.
     pub preflight: Preflight,
+    /// Approved or denied calls from earlier turns, run (or refused) before the model.
+    pub approvals: Vec<Approval>,
     /// The model request: instructions, history + input, options. Tools are filled from `tools`.
     pub request: ModelRequest,
     /// Most model calls in one turn.
@@ -66,6 +79,7 @@ pub async fn run_turn(
         model,
         tools,
         preflight,
+        approvals,
         mut request,
         max_iterations,
     } = turn;
@@ -80,6 +94,29 @@ pub async fn run_turn(
     emit_list_errors(writer, sink, &preflight.list_errors);
 
     request.tools = tools.specs();
+    if !approvals.is_empty() {
+        let calls: Vec<ToolCall> = approvals.iter().map(|a| a.call.clone()).collect();
+        let outcomes = approvals.iter().map(|a| {
+            let tools = tools.clone();
+            let ctx = &ctx;
+            async move {
+                if a.approve {
+                    tools.invoke(ctx, &a.call).await
+                } else {
+                    let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                    ToolOutcome::Error(format!("the user denied this tool call{why}"))
+                }
+            }
+        });
+        let outcomes = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
+            outcomes = join_all(outcomes) => outcomes,
+        };
+        if record_outcomes(writer, sink, &mut request, &calls, outcomes, usage) {
+            return TurnEnd::Finished;
+        }
+    }
     for _ in 0..max_iterations.max(1) {
         let step_start = writer.response().output.len();
         let step = tokio::select! {
@@ -104,8 +141,10 @@ pub async fn run_turn(
             .input
             .extend(writer.response().output[step_start..].iter().cloned());
 
+        let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) =
+            calls.into_iter().partition(|call| tools.approval_label(call).is_some());
         let specs = &request.tools;
-        let invocations = calls.iter().map(|call| {
+        let invocations = free.iter().map(|call| {
             let known = specs.iter().any(|s| s.name == call.name);
             let tools = tools.clone();
             let ctx = &ctx;
@@ -113,10 +152,7 @@ pub async fn run_turn(
                 if known {
                     tools.invoke(ctx, call).await
                 } else {
-                    ToolOutcome::Error(format!(
-                        "tool '{}' is not available to this agent",
-                        call.name
-                    ))
+                    ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
                 }
             }
         });
@@ -127,33 +163,22 @@ pub async fn run_turn(
             _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
             outcomes = join_all(invocations) => outcomes,
         };
-
-        let mut consents = Vec::new();
-        for (call, outcome) in calls.iter().zip(outcomes) {
-            let output = match outcome {
-                ToolOutcome::Output(text) => text,
-                ToolOutcome::Error(message) => format!("Error: {message}"),
-                ToolOutcome::ConsentRequired(requests) => {
-                    consents.extend(requests);
-                    CONSENT_PENDING_OUTPUT.to_string()
-                }
-            };
-            let item = Item::FunctionCallOutput(FunctionCallOutputItem {
-                id: None,
-                call_id: call.call_id.clone(),
-                output: Value::String(output),
-                status: Some(ItemStatus::Completed),
-                response_id: None,
-                agent_reference: None,
-            });
-            let h = writer.add_item(sink, item);
-            request
-                .input
-                .push(writer.response().output[h.output_index()].clone());
+        if record_outcomes(writer, sink, &mut request, &free, outcomes, usage) {
+            return TurnEnd::Finished;
         }
-        if !consents.is_empty() {
-            emit_consents(writer, sink, consents);
-            writer.incomplete(sink, None, usage);
+        if !gated.is_empty() {
+            for call in &gated {
+                let item = Item::McpApprovalRequest(McpApprovalRequestItem {
+                    id: writer.new_item_id(id::MCP_APPROVAL_REQUEST),
+                    server_label: tools.approval_label(call).unwrap_or_default(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    response_id: None,
+                    agent_reference: None,
+                });
+                writer.add_item(sink, item);
+            }
+            writer.complete(sink, usage, unix_now());
             return TurnEnd::Finished;
         }
     }
@@ -254,6 +279,45 @@ async fn model_step(
         }
     }
     Ok(Some(out))
+}
+
+/// Writes one `function_call_output` per call; on consent, also the consent items and the
+/// `incomplete` terminal event, returning true when the turn is over.
+fn record_outcomes(
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+    request: &mut ModelRequest,
+    calls: &[ToolCall],
+    outcomes: Vec<ToolOutcome>,
+    usage: Option<Usage>,
+) -> bool {
+    let mut consents = Vec::new();
+    for (call, outcome) in calls.iter().zip(outcomes) {
+        let output = match outcome {
+            ToolOutcome::Output(text) => text,
+            ToolOutcome::Error(message) => format!("Error: {message}"),
+            ToolOutcome::ConsentRequired(requests) => {
+                consents.extend(requests);
+                CONSENT_PENDING_OUTPUT.to_string()
+            }
+        };
+        let item = Item::FunctionCallOutput(FunctionCallOutputItem {
+            id: None,
+            call_id: call.call_id.clone(),
+            output: Value::String(output),
+            status: Some(ItemStatus::Completed),
+            response_id: None,
+            agent_reference: None,
+        });
+        let h = writer.add_item(sink, item);
+        request.input.push(writer.response().output[h.output_index()].clone());
+    }
+    if consents.is_empty() {
+        return false;
+    }
+    emit_consents(writer, sink, consents);
+    writer.incomplete(sink, None, usage);
+    true
 }
 
 fn find_call(writer: &ResponseWriter, calls: &[ItemHandle], call_id: &str) -> Option<ItemHandle> {

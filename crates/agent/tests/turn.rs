@@ -56,6 +56,7 @@ async fn run(
         model: Arc::new(ScriptedModel::default()),
         tools,
         preflight,
+        approvals: Vec::new(),
         request: ModelRequest {
             input: vec![Item::user_text(text)],
             ..Default::default()
@@ -231,6 +232,7 @@ async fn cancelled_turn_is_interrupted_without_terminal_event() {
         model: Arc::new(ScriptedModel::default()),
         tools: Arc::new(NoTools),
         preflight: Preflight::default(),
+        approvals: Vec::new(),
         request: ModelRequest {
             input: vec![Item::user_text("hi")],
             ..Default::default()
@@ -278,6 +280,7 @@ async fn iteration_limit_fails_with_a_stable_code() {
         model: Arc::new(Loopy),
         tools: Arc::new(FakeTools),
         preflight: Preflight::default(),
+        approvals: Vec::new(),
         request: ModelRequest::default(),
         max_iterations: 2,
     };
@@ -286,4 +289,70 @@ async fn iteration_limit_fails_with_a_stable_code() {
     assert_eq!(r.status, ResponseStatus::Failed);
     assert_eq!(r.error.unwrap().code, "max_iterations_exceeded");
     assert_eq!(r.output.len(), 4);
+}
+
+struct GatedTools;
+
+#[async_trait::async_trait]
+impl ToolSet for GatedTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        ["danger", "echo"]
+            .into_iter()
+            .map(|n| ToolSpec { name: n.into(), description: String::new(), parameters: json!({}), server_label: Some("box".into()) })
+            .collect()
+    }
+
+    async fn invoke(&self, _ctx: &RequestContext, call: &ToolCall) -> ToolOutcome {
+        ToolOutcome::Output(format!("{} ran", call.name))
+    }
+
+    fn approval_label(&self, call: &ToolCall) -> Option<String> {
+        (call.name == "danger").then(|| "box".to_string())
+    }
+}
+
+async fn run_with_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Approval>) -> Response {
+    let rid = id::new_id(id::RESPONSE, None);
+    let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
+    let mut events: Vec<StreamEvent> = Vec::new();
+    let turn = Turn {
+        ctx: RequestContext::local(rid),
+        model: Arc::new(ScriptedModel::default()),
+        tools: Arc::new(GatedTools),
+        preflight: Preflight::default(),
+        approvals,
+        request: ModelRequest { input, ..Default::default() },
+        max_iterations: 4,
+    };
+    run_turn(turn, &mut writer, &mut events).await;
+    writer.into_response()
+}
+
+#[tokio::test]
+async fn gated_calls_wait_for_approval_and_run_once_approved() {
+    let first = run_with_approvals(vec![Item::user_text("call:echo call:danger {\"x\":1}")], vec![]).await;
+    assert_eq!(first.status, ResponseStatus::Completed);
+    let kinds: Vec<&str> = first.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["function_call", "function_call", "function_call_output", "mcp_approval_request"]);
+    let Item::McpApprovalRequest(req) = &first.output[3] else { panic!() };
+    assert_eq!((req.server_label.as_str(), req.name.as_str(), req.arguments.as_str()), ("box", "danger", "{\"x\":1}"));
+    assert!(req.id.starts_with("mcpr_"));
+    let Item::FunctionCall(call) = &first.output[1] else { panic!() };
+
+    let mut history = vec![Item::user_text("call:echo call:danger {\"x\":1}")];
+    history.extend(first.output.iter().cloned());
+    let approval = |approve: bool| agenthost_agent::Approval {
+        call: ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() },
+        approve,
+        reason: (!approve).then(|| "not today".to_string()),
+    };
+    let approved = run_with_approvals(history.clone(), vec![approval(true)]).await;
+    let kinds: Vec<&str> = approved.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["function_call_output", "message"]);
+    let Item::Message(m) = &approved.output[1] else { panic!() };
+    assert_eq!(m.text(), "echo returned: echo ran\ndanger returned: danger ran");
+
+    let denied = run_with_approvals(history, vec![approval(false)]).await;
+    let Item::FunctionCallOutput(o) = &denied.output[0] else { panic!() };
+    assert_eq!(o.output, json!("Error: the user denied this tool call: not today"));
 }

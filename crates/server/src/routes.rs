@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agenthost_agent::{ModelRequest, Preflight, RequestContext, Turn, TurnEnd, run_turn};
+use agenthost_agent::{ModelRequest, approvals_from, Preflight, RequestContext, Turn, TurnEnd, run_turn};
 use agenthost_responses::{
     AgentReference, ConversationRef, CreateRequest, Item, Response, ResponseError, ResponseStatus,
     ResponseWriter, id, unix_now,
@@ -141,6 +141,13 @@ async fn create_inner(
         .clone()
         .unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
     let input = resolve_references(app, &user, request.input.clone(), &response_id).await?;
+    let approvals = approvals_from(&history, &input).map_err(|e| {
+        ApiError::bad_request(
+            "unknown_approval_request",
+            e.message,
+            Some(&format!("$.input[{}].approval_request_id", e.index)),
+        )
+    })?;
 
     // §2.5: the partition of the conversation or previous response; a raw id when not well-formed.
     let partition = hint.map(|h| id::partition_of(h).unwrap_or_else(|| h.to_string()));
@@ -238,6 +245,7 @@ async fn create_inner(
         model: app.model.clone(),
         tools: app.tools.clone(),
         preflight: Preflight::default(),
+        approvals,
         request: ModelRequest {
             instructions: request.instructions.clone(),
             input: model_input,
