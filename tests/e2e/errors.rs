@@ -137,3 +137,17 @@ async fn unknown_routes_and_paging_parameters() {
         assert_eq!(body["error"]["param"], param);
     }
 }
+
+#[tokio::test]
+async fn unknown_approval_request_is_rejected_before_creation() {
+    let s = Server::start(&[]).await;
+    let (_, _, first) = s.post(&json!({"input":"hi"}), &[]).await;
+    let body = json!({
+        "previous_response_id": first["id"],
+        "input": [{"type":"mcp_approval_response","approval_request_id":"mcpr_0123456789abcdef00ABCDEFGHIJKLMNOPQRSTUVWXYZ012345","approve":true}]
+    });
+    let (status, _, err) = s.post(&body, &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "unknown_approval_request");
+    assert_eq!(err["error"]["param"], "$.input[0].approval_request_id");
+}

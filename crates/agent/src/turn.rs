@@ -4,7 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use agenthost_responses::item::{
-    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem, OAuthConsentRequestItem,
+    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem,
+    OAuthConsentRequestItem,
 };
 use agenthost_responses::{
     EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now,
@@ -103,7 +104,11 @@ pub async fn run_turn(
                 if a.approve {
                     tools.invoke(ctx, &a.call).await
                 } else {
-                    let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                    let why = a
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default();
                     ToolOutcome::Error(format!("the user denied this tool call{why}"))
                 }
             }
@@ -141,8 +146,9 @@ pub async fn run_turn(
             .input
             .extend(writer.response().output[step_start..].iter().cloned());
 
-        let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) =
-            calls.into_iter().partition(|call| tools.approval_label(call).is_some());
+        let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) = calls
+            .into_iter()
+            .partition(|call| tools.approval_label(call).is_some());
         let specs = &request.tools;
         let invocations = free.iter().map(|call| {
             let known = specs.iter().any(|s| s.name == call.name);
@@ -152,7 +158,10 @@ pub async fn run_turn(
                 if known {
                     tools.invoke(ctx, call).await
                 } else {
-                    ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
+                    ToolOutcome::Error(format!(
+                        "tool '{}' is not available to this agent",
+                        call.name
+                    ))
                 }
             }
         });
@@ -310,7 +319,9 @@ fn record_outcomes(
             agent_reference: None,
         });
         let h = writer.add_item(sink, item);
-        request.input.push(writer.response().output[h.output_index()].clone());
+        request
+            .input
+            .push(writer.response().output[h.output_index()].clone());
     }
     if consents.is_empty() {
         return false;

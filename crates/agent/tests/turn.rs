@@ -298,7 +298,12 @@ impl ToolSet for GatedTools {
     fn specs(&self) -> Vec<ToolSpec> {
         ["danger", "echo"]
             .into_iter()
-            .map(|n| ToolSpec { name: n.into(), description: String::new(), parameters: json!({}), server_label: Some("box".into()) })
+            .map(|n| ToolSpec {
+                name: n.into(),
+                description: String::new(),
+                parameters: json!({}),
+                server_label: Some("box".into()),
+            })
             .collect()
     }
 
@@ -311,7 +316,10 @@ impl ToolSet for GatedTools {
     }
 }
 
-async fn run_with_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Approval>) -> Response {
+async fn run_with_approvals(
+    input: Vec<Item>,
+    approvals: Vec<agenthost_agent::Approval>,
+) -> Response {
     let rid = id::new_id(id::RESPONSE, None);
     let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
     let mut events: Vec<StreamEvent> = Vec::new();
@@ -321,7 +329,10 @@ async fn run_with_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Ap
         tools: Arc::new(GatedTools),
         preflight: Preflight::default(),
         approvals,
-        request: ModelRequest { input, ..Default::default() },
+        request: ModelRequest {
+            input,
+            ..Default::default()
+        },
         max_iterations: 4,
     };
     run_turn(turn, &mut writer, &mut events).await;
@@ -330,29 +341,66 @@ async fn run_with_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Ap
 
 #[tokio::test]
 async fn gated_calls_wait_for_approval_and_run_once_approved() {
-    let first = run_with_approvals(vec![Item::user_text("call:echo call:danger {\"x\":1}")], vec![]).await;
+    let first = run_with_approvals(
+        vec![Item::user_text("call:echo call:danger {\"x\":1}")],
+        vec![],
+    )
+    .await;
     assert_eq!(first.status, ResponseStatus::Completed);
     let kinds: Vec<&str> = first.output.iter().map(Item::type_name).collect();
-    assert_eq!(kinds, ["function_call", "function_call", "function_call_output", "mcp_approval_request"]);
-    let Item::McpApprovalRequest(req) = &first.output[3] else { panic!() };
-    assert_eq!((req.server_label.as_str(), req.name.as_str(), req.arguments.as_str()), ("box", "danger", "{\"x\":1}"));
+    assert_eq!(
+        kinds,
+        [
+            "function_call",
+            "function_call",
+            "function_call_output",
+            "mcp_approval_request"
+        ]
+    );
+    let Item::McpApprovalRequest(req) = &first.output[3] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            req.server_label.as_str(),
+            req.name.as_str(),
+            req.arguments.as_str()
+        ),
+        ("box", "danger", "{\"x\":1}")
+    );
     assert!(req.id.starts_with("mcpr_"));
-    let Item::FunctionCall(call) = &first.output[1] else { panic!() };
+    let Item::FunctionCall(call) = &first.output[1] else {
+        panic!()
+    };
 
     let mut history = vec![Item::user_text("call:echo call:danger {\"x\":1}")];
     history.extend(first.output.iter().cloned());
     let approval = |approve: bool| agenthost_agent::Approval {
-        call: ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() },
+        call: ToolCall {
+            call_id: call.call_id.clone(),
+            name: call.name.clone(),
+            arguments: call.arguments.clone(),
+        },
         approve,
         reason: (!approve).then(|| "not today".to_string()),
     };
     let approved = run_with_approvals(history.clone(), vec![approval(true)]).await;
     let kinds: Vec<&str> = approved.output.iter().map(Item::type_name).collect();
     assert_eq!(kinds, ["function_call_output", "message"]);
-    let Item::Message(m) = &approved.output[1] else { panic!() };
-    assert_eq!(m.text(), "echo returned: echo ran\ndanger returned: danger ran");
+    let Item::Message(m) = &approved.output[1] else {
+        panic!()
+    };
+    assert_eq!(
+        m.text(),
+        "echo returned: echo ran\ndanger returned: danger ran"
+    );
 
     let denied = run_with_approvals(history, vec![approval(false)]).await;
-    let Item::FunctionCallOutput(o) = &denied.output[0] else { panic!() };
-    assert_eq!(o.output, json!("Error: the user denied this tool call: not today"));
+    let Item::FunctionCallOutput(o) = &denied.output[0] else {
+        panic!()
+    };
+    assert_eq!(
+        o.output,
+        json!("Error: the user denied this tool call: not today")
+    );
 }

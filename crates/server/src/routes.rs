@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agenthost_agent::{ModelRequest, approvals_from, Preflight, RequestContext, Turn, TurnEnd, run_turn};
+use agenthost_agent::{
+    ModelRequest, Preflight, RequestContext, Turn, TurnEnd, approvals_from, run_turn,
+};
 use agenthost_responses::{
     AgentReference, ConversationRef, CreateRequest, Item, Response, ResponseError, ResponseStatus,
     ResponseWriter, id, unix_now,
