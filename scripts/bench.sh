@@ -16,7 +16,7 @@ conc=${2:-16}
 if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
-cargo build --release --locked -p agenthost --manifest-path "$root/Cargo.toml" >/dev/null 2>&1
+cargo build --release -p agenthost --manifest-path "$root/Cargo.toml" --quiet
 bin=$root/target/release/agenthost
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

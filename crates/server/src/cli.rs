@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Responses API, health probes and metrics.
     Serve(ServeArgs),
+    /// Talk to a Responses server, handling OAuth consent and tool approvals.
+    Chat(agenthost_chat::ChatArgs),
 }
 
 const PLATFORM_HELP: &str = "\
@@ -28,6 +30,13 @@ Platform variables (set by Foundry; read, never required):
   FOUNDRY_AGENT_NAME           agent name echoed in agent_reference (default: agenthost)
   FOUNDRY_AGENT_VERSION        agent version echoed in agent_reference
   FOUNDRY_AGENT_SESSION_ID     session id stamped on every response
+  TOOLBOX_NAME                 comma list of toolboxes to pre-register
+  TOOLBOX_ENDPOINT             full proxy URL of one toolbox (instead of a project endpoint)
+  AZURE_AI_PROJECT_ENDPOINT    project endpoint when FOUNDRY_PROJECT_ENDPOINT is unset
+  FOUNDRY_AGENT_TOOLSET_FEATURES  extra Foundry-Features flags for toolbox calls
+  AGENTHOST_TOOLBOX_TOKEN      static bearer token for the toolbox proxy (local use)
+  IDENTITY_ENDPOINT, IDENTITY_HEADER  managed identity (Container Apps / App Service)
+  AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID  workload identity
   DEFAULT_AD_PORT              legacy port, used when PORT is unset
   RUST_LOG                     log filter (default: info)";
 
@@ -98,4 +107,41 @@ pub struct ServeArgs {
     /// The only directory the server writes to [default: $TMPDIR/agenthost].
     #[arg(long, env = "AGENTHOST_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<String>,
+
+    /// Pre-register a toolbox (repeatable); added to the comma list in TOOLBOX_NAME.
+    #[arg(long = "toolbox", value_name = "NAME")]
+    pub toolboxes: Vec<String>,
+
+    /// Foundry project endpoint; toolboxes live at {endpoint}/toolboxes/{name}/mcp
+    /// [default: AZURE_AI_PROJECT_ENDPOINT, else toolboxes are disabled].
+    #[arg(long, env = "FOUNDRY_PROJECT_ENDPOINT", value_name = "URL")]
+    pub project_endpoint: Option<String>,
+
+    /// Comma list of toolboxes whose permanent failure makes the container unready.
+    #[arg(long, env = "AGENTHOST_REQUIRED_TOOLBOXES", value_name = "NAMES")]
+    pub required_toolboxes: Option<String>,
+
+    /// Only pre-registered toolboxes may be named by request markers: true or false [default: true].
+    #[arg(long, env = "AGENTHOST_TOOLBOX_STRICT", value_name = "BOOL")]
+    pub toolbox_strict: Option<String>,
+
+    /// When to ask for consent: eager (before the model runs) or on-use [default: eager].
+    #[arg(long, env = "AGENTHOST_CONSENT_MODE", value_name = "MODE")]
+    pub consent_mode: Option<String>,
+
+    /// Seconds startup waits for toolboxes to list before reporting them Degraded [default: 5].
+    #[arg(long, env = "AGENTHOST_TOOLBOX_STARTUP_TIMEOUT", value_name = "SECONDS")]
+    pub toolbox_startup_timeout: Option<String>,
+
+    /// Seconds one toolbox proxy request may take [default: 30].
+    #[arg(long, env = "AGENTHOST_TOOLBOX_REQUEST_TIMEOUT", value_name = "SECONDS")]
+    pub toolbox_request_timeout: Option<String>,
+
+    /// Accept http consent links on loopback hosts (demos and tests): true or false [default: false].
+    #[arg(long, env = "AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS", value_name = "BOOL")]
+    pub allow_loopback_consent_links: Option<String>,
+
+    /// Tool calls that wait for the user's approval: never, always, or a comma list of tools [default: never].
+    #[arg(long, env = "AGENTHOST_REQUIRE_APPROVAL", value_name = "POLICY")]
+    pub require_approval: Option<String>,
 }

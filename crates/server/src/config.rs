@@ -54,6 +54,35 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Hosted-platform facts.
     pub platform: Platform,
+    /// Toolbox settings, as validated text (the toolbox crate parses its own enums).
+    pub toolbox: ToolboxConfig,
+}
+
+/// Toolbox-related settings.
+#[derive(Clone, Debug, Default)]
+pub struct ToolboxConfig {
+    /// `FOUNDRY_PROJECT_ENDPOINT`, else `AZURE_AI_PROJECT_ENDPOINT`.
+    pub project_endpoint: Option<String>,
+    /// `TOOLBOX_ENDPOINT`.
+    pub toolbox_endpoint: Option<String>,
+    /// `TOOLBOX_NAME` plus `--toolbox`.
+    pub names: Vec<String>,
+    /// `AGENTHOST_REQUIRED_TOOLBOXES`.
+    pub required: Vec<String>,
+    /// `AGENTHOST_TOOLBOX_STRICT`.
+    pub strict: bool,
+    /// `AGENTHOST_CONSENT_MODE`: `eager` or `on-use`.
+    pub consent_mode: String,
+    /// `AGENTHOST_REQUIRE_APPROVAL`: `never`, `always` or a list.
+    pub require_approval: String,
+    /// `AGENTHOST_TOOLBOX_STARTUP_TIMEOUT`.
+    pub startup_timeout: Duration,
+    /// `AGENTHOST_TOOLBOX_REQUEST_TIMEOUT`.
+    pub request_timeout: Duration,
+    /// `AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS`.
+    pub allow_loopback_consent_links: bool,
+    /// `FOUNDRY_AGENT_TOOLSET_FEATURES`.
+    pub extra_features: Option<String>,
 }
 
 /// A setting could not be used.
@@ -128,6 +157,18 @@ fn positive(v: &str) -> Result<u64, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err("expected a positive whole number".into()),
     }
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn comma_list(v: &str) -> Vec<String> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 fn non_negative(v: &str) -> Result<u64, String> {
@@ -281,7 +322,71 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        let mut names = nonempty("TOOLBOX_NAME").map(|v| comma_list(&v)).unwrap_or_default();
+        names.extend(args.toolboxes.iter().flat_map(|t| comma_list(t)));
+        let toolbox = ToolboxConfig {
+            project_endpoint: args
+                .project_endpoint
+                .clone()
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| nonempty("AZURE_AI_PROJECT_ENDPOINT")),
+            toolbox_endpoint: nonempty("TOOLBOX_ENDPOINT"),
+            names,
+            required: args.required_toolboxes.as_deref().map(comma_list).unwrap_or_default(),
+            strict: r.parse(&args.toolbox_strict, "toolbox_strict", "--toolbox-strict", "AGENTHOST_TOOLBOX_STRICT", true, boolean)?,
+            consent_mode: r.parse(
+                &args.consent_mode,
+                "consent_mode",
+                "--consent-mode",
+                "AGENTHOST_CONSENT_MODE",
+                "eager".to_string(),
+                |v| match v {
+                    "eager" | "on-use" => Ok(v.to_string()),
+                    _ => Err("expected eager or on-use".into()),
+                },
+            )?,
+            require_approval: r.parse(
+                &args.require_approval,
+                "require_approval",
+                "--require-approval",
+                "AGENTHOST_REQUIRE_APPROVAL",
+                "never".to_string(),
+                |v| {
+                    if v.is_empty() {
+                        Err("expected never, always or a list of tool names".into())
+                    } else {
+                        Ok(v.to_string())
+                    }
+                },
+            )?,
+            startup_timeout: r.parse(
+                &args.toolbox_startup_timeout,
+                "toolbox_startup_timeout",
+                "--toolbox-startup-timeout",
+                "AGENTHOST_TOOLBOX_STARTUP_TIMEOUT",
+                Duration::from_secs(5),
+                |v| positive(v).map(Duration::from_secs),
+            )?,
+            request_timeout: r.parse(
+                &args.toolbox_request_timeout,
+                "toolbox_request_timeout",
+                "--toolbox-request-timeout",
+                "AGENTHOST_TOOLBOX_REQUEST_TIMEOUT",
+                Duration::from_secs(30),
+                |v| positive(v).map(Duration::from_secs),
+            )?,
+            allow_loopback_consent_links: r.parse(
+                &args.allow_loopback_consent_links,
+                "allow_loopback_consent_links",
+                "--allow-loopback-consent-links",
+                "AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS",
+                false,
+                boolean,
+            )?,
+            extra_features: nonempty("FOUNDRY_AGENT_TOOLSET_FEATURES"),
+        };
         Ok(Config {
+            toolbox,
             listen: SocketAddr::new(host, port),
             metrics_listen: SocketAddr::new(host, metrics_port),
             route_prefix,

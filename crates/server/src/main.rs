@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     };
     // Plain `agenthost` is `agenthost serve`: re-parse so flags' variables are read the same way.
     let (args, serve_matches) = match cli.command {
+        Some(Command::Chat(args)) => return run_async(agenthost_chat::run(args)),
         Some(Command::Serve(args)) => (args, matches.subcommand_matches("serve").cloned()),
         None => {
             let argv0 = std::env::args()
@@ -70,6 +71,17 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("agenthost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command on a fresh runtime.
+fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            eprintln!("agenthost: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use agenthost_agent::{Model, NoTools, ScriptedModel};
 use agenthost_store::MemoryStore;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,9 +45,13 @@ pub fn build(config: Config) -> anyhow::Result<AppState> {
 /// Serves until a shutdown signal, then drains.
 pub async fn run(app: AppState) -> anyhow::Result<()> {
     std::fs::create_dir_all(&app.config.state_dir).ok();
-    let api = TcpListener::bind(app.config.listen).await.map_err(|e| {
-        anyhow::anyhow!("cannot listen on {} (PORT/--port): {e}", app.config.listen)
-    })?;
+    // No Nagle: SSE writes many small frames, and Nagle plus delayed ACKs would stall each one.
+    let api = TcpListener::bind(app.config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} (PORT/--port): {e}", app.config.listen))?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
     let metrics = TcpListener::bind(app.config.metrics_listen)
         .await
         .map_err(|e| {

@@ -1,0 +1,348 @@
+//! One toolbox (pre-registered or opened from a marker): its endpoint, its shared state and its
+//! per-user consent and tool caches.
+//!
+//! Per-user design (W1, W3):
+//! * Tools listed under a user's call id belong to that user: they are cached per
+//!   (toolbox, user) for `list_ttl` and never offered to anyone else. Only tools listed with the
+//!   container identity (a `Healthy` pre-registered toolbox) are shared.
+//! * Listing for a user is single-flighted per (toolbox, user): concurrent requests of one user
+//!   share one listing; another user never waits on it. The listing runs as its own task (so it
+//!   finishes and is cached even if the first requester gives up); each waiter stops at its own
+//!   deadline or cancellation.
+//! * Hard failures are cached per (toolbox, user) for `failure_ttl`; consent outcomes (and
+//!   rejected tokens) are never cached, so a user who just consented (or whose token was
+//!   renewed) is re-checked on the next request.
+//! * Locks (`DashMap` shards, `parking_lot` mutexes) are only held for short sections, never
+//!   across I/O.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use agenthost_agent::{ConsentRequest, RequestContext, UserKey};
+use dashmap::DashMap;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::client::{Caller, Endpoint};
+use crate::consent::{self, Signal};
+use crate::error::{ErrorClass, OpError, rpc_class};
+use crate::http::PerRequest;
+use crate::registry::Core;
+use crate::state::Status;
+
+/// Per-toolbox bound of remembered users before expired entries are pruned.
+const MAX_USERS: usize = 10_000;
+
+/// A tool as listed by the proxy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedTool {
+    /// The original MCP name (sent back to the proxy).
+    pub name: String,
+    /// Description (empty when the tool has none).
+    pub description: String,
+    /// Input JSON schema.
+    pub schema: Value,
+}
+
+/// An immutable, shareable tool list.
+pub type ToolList = Arc<Vec<ListedTool>>;
+
+/// What listing a toolbox for someone led to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The tools.
+    Tools(ToolList),
+    /// Sources need consent (`consents`, valid links only) and/or failed (`broken`).
+    Consent {
+        /// Sign-in requests.
+        consents: Vec<ConsentRequest>,
+        /// Failed sources: (label, class).
+        broken: Vec<(String, ErrorClass)>,
+    },
+    /// The whole toolbox failed.
+    Failed(ErrorClass),
+}
+
+/// Whether a toolbox was configured or came from a request's marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Pre-registered; has a shared state and a background loop.
+    Registered {
+        /// Its `Unhealthy` state makes the container not ready.
+        required: bool,
+    },
+    /// Opened from a marker; everything about it is per user.
+    Marker,
+}
+
+enum Cached {
+    Tools {
+        list: ToolList,
+        until: Instant,
+        generation: u64,
+    },
+    Failed {
+        class: ErrorClass,
+        until: Instant,
+    },
+}
+
+type Flight = Shared<BoxFuture<'static, Outcome>>;
+
+#[derive(Default)]
+struct UserSlot {
+    cached: Option<Cached>,
+    flight: Option<(u64, Flight)>,
+}
+
+/// One toolbox.
+pub struct Toolbox {
+    /// Its name (label of its tools and list errors).
+    pub name: String,
+    /// The pinned version, if any.
+    pub version: Option<String>,
+    /// Configured or from a marker.
+    pub kind: Kind,
+    /// Its proxy endpoint.
+    pub endpoint: Arc<Endpoint>,
+    pub(crate) core: Arc<Core>,
+    pub(crate) status: Mutex<Status>,
+    users: DashMap<UserKey, UserSlot>,
+    next_flight: AtomicU64,
+}
+
+enum Lookup {
+    Ready(Outcome),
+    Wait(Flight),
+}
+
+impl Toolbox {
+    pub(crate) fn new(
+        name: String,
+        version: Option<String>,
+        kind: Kind,
+        endpoint: Arc<Endpoint>,
+        core: Arc<Core>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            version,
+            kind,
+            endpoint,
+            core,
+            status: Mutex::new(Status::default()),
+            users: DashMap::new(),
+            next_flight: AtomicU64::new(0),
+        })
+    }
+
+    /// Lists the toolbox as `caller` and interprets failures (consent, hard errors).
+    pub(crate) async fn list_as(self: &Arc<Self>, caller: &Caller) -> Outcome {
+        match self.endpoint.list_tools(caller).await {
+            Ok(tools) => Outcome::Tools(Arc::new(
+                tools
+                    .into_iter()
+                    .map(|t| ListedTool {
+                        name: t.name.into_owned(),
+                        description: t
+                            .description
+                            .map(|d| d.into_owned())
+                            .or(t.title)
+                            .unwrap_or_default(),
+                        schema: Value::Object(t.input_schema.as_ref().clone()),
+                    })
+                    .collect(),
+            )),
+            Err(error) => self.failure(error),
+        }
+    }
+
+    /// Interprets a failed listing.
+    fn failure(&self, error: OpError) -> Outcome {
+        let data = match error {
+            OpError::Class(class) => return Outcome::Failed(class),
+            OpError::Rpc(data) => data,
+        };
+        let signal = consent::parse(
+            &self.name,
+            data.code.0,
+            &data.message,
+            data.data.as_ref(),
+            self.core.links,
+        );
+        match signal {
+            Signal::Consent { consents, broken } => {
+                for c in &consents {
+                    tracing::info!(
+                        toolbox = %self.name,
+                        source = %c.server_label,
+                        link = %consent::redact_link(&c.consent_link),
+                        "toolbox source needs consent"
+                    );
+                }
+                Outcome::Consent { consents, broken }
+            }
+            Signal::Hard { .. } => Outcome::Failed(ErrorClass::Upstream),
+            Signal::None => Outcome::Failed(rpc_class(&data)),
+        }
+    }
+
+    /// What this toolbox offers the request's user: per-user cache, the shared tools of a
+    /// `Healthy` toolbox, or a (single-flighted) listing for that user.
+    pub(crate) async fn resolve_for(self: &Arc<Self>, ctx: &RequestContext) -> Outcome {
+        self.resolve_user(ctx, true).await
+    }
+
+    async fn resolve_user(self: &Arc<Self>, ctx: &RequestContext, allow_shared: bool) -> Outcome {
+        let now = Instant::now();
+        let generation = self.endpoint.generation();
+        if let Some(list) = self.fresh_tools(&ctx.user, now, generation) {
+            return Outcome::Tools(list);
+        }
+        if allow_shared && let Some(shared) = self.shared_outcome() {
+            return shared;
+        }
+        let lookup = self.lookup_or_start(ctx, now, generation);
+        let flight = match lookup {
+            Lookup::Ready(outcome) => return outcome,
+            Lookup::Wait(flight) => flight,
+        };
+        let deadline = self.deadline(ctx, now);
+        tokio::select! {
+            biased;
+            () = ctx.cancel.cancelled() => Outcome::Failed(ErrorClass::Cancelled),
+            () = tokio::time::sleep_until(deadline) => Outcome::Failed(ErrorClass::Timeout),
+            outcome = flight => outcome,
+        }
+    }
+
+    /// The shared outcome of a pre-registered toolbox, when its state decides for everyone:
+    /// `Healthy` (its tools) or `Unhealthy` (nobody can fix it).
+    fn shared_outcome(&self) -> Option<Outcome> {
+        if self.kind == Kind::Marker {
+            return None;
+        }
+        let status = self.status.lock();
+        status.shared_outcome()
+    }
+
+    fn fresh_tools(&self, user: &UserKey, now: Instant, generation: u64) -> Option<ToolList> {
+        let slot = self.users.get(user)?;
+        match slot.cached.as_ref()? {
+            Cached::Tools {
+                list,
+                until,
+                generation: g,
+            } if *until > now && *g == generation => Some(list.clone()),
+            _ => None,
+        }
+    }
+
+    /// Under the user's slot lock: a fresh cached outcome, the flight in progress, or a new
+    /// flight.
+    fn lookup_or_start(
+        self: &Arc<Self>,
+        ctx: &RequestContext,
+        now: Instant,
+        generation: u64,
+    ) -> Lookup {
+        let mut slot = self.users.entry(ctx.user.clone()).or_default();
+        match &slot.cached {
+            Some(Cached::Tools {
+                list,
+                until,
+                generation: g,
+            }) if *until > now && *g == generation => {
+                return Lookup::Ready(Outcome::Tools(list.clone()));
+            }
+            Some(Cached::Failed { class, until }) if *until > now => {
+                return Lookup::Ready(Outcome::Failed(*class));
+            }
+            _ => {}
+        }
+        if let Some((_, flight)) = &slot.flight {
+            return Lookup::Wait(flight.clone());
+        }
+        let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
+        let deadline = now + self.core.request_timeout;
+        let caller = Caller {
+            who: Some(ctx.user.clone()),
+            per: PerRequest::new(ctx.call_id.as_deref(), &ctx.trace, Some(deadline)),
+            deadline,
+            cancel: None,
+        };
+        let this = Arc::clone(self);
+        let user = ctx.user.clone();
+        let task = tokio::spawn(async move {
+            let outcome = this.list_as(&caller).await;
+            this.finish_flight(&user, id, &outcome, generation);
+            outcome
+        });
+        let flight = task
+            .map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed)))
+            .boxed()
+            .shared();
+        slot.flight = Some((id, flight.clone()));
+        Lookup::Wait(flight)
+    }
+
+    /// Records a finished per-user listing and ends its flight.
+    fn finish_flight(&self, user: &UserKey, id: u64, outcome: &Outcome, generation: u64) {
+        let now = Instant::now();
+        {
+            let mut slot = self.users.entry(user.clone()).or_default();
+            if slot.flight.as_ref().is_some_and(|(f, _)| *f == id) {
+                slot.flight = None;
+            }
+            slot.cached = match outcome {
+                Outcome::Tools(list) => Some(Cached::Tools {
+                    list: list.clone(),
+                    until: now + self.core.list_ttl,
+                    generation,
+                }),
+                // Not failures of the toolbox: a cancelled request, or a token that the
+                // platform may renew before the next request.
+                Outcome::Failed(ErrorClass::Cancelled | ErrorClass::Auth) => None,
+                Outcome::Failed(class) => Some(Cached::Failed {
+                    class: *class,
+                    until: now + self.core.failure_ttl,
+                }),
+                // Consent is re-checked on every request.
+                Outcome::Consent { .. } => None,
+            };
+        }
+        if self.users.len() > MAX_USERS {
+            self.users.retain(|_, slot| {
+                slot.flight.is_some()
+                    || match &slot.cached {
+                        Some(Cached::Tools { until, .. } | Cached::Failed { until, .. }) => {
+                            *until > now
+                        }
+                        None => false,
+                    }
+            });
+        }
+    }
+
+    /// Forgets what is cached for `user` (after an auth or not-found error).
+    pub(crate) fn invalidate_user(&self, user: &UserKey) {
+        if let Some(mut slot) = self.users.get_mut(user) {
+            slot.cached = None;
+        }
+    }
+
+    /// Re-lists for the request's user, bypassing caches and shared tools.
+    pub(crate) async fn relist_user(self: &Arc<Self>, ctx: &RequestContext) -> Outcome {
+        self.invalidate_user(&ctx.user);
+        self.resolve_user(ctx, false).await
+    }
+
+    /// The deadline of one operation for this request.
+    pub(crate) fn deadline(&self, ctx: &RequestContext, now: Instant) -> Instant {
+        let own = now + self.core.request_timeout;
+        ctx.deadline.map_or(own, |d| d.min(own))
+    }
+}
