@@ -1,10 +1,7 @@
 use agenthost_e2e::Server;
 use serde_json::json;
 
-async fn raw(
-    s: &Server,
-    body: &'static str,
-) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+async fn raw(s: &Server, body: &'static str) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
     let r = s
         .http
         .post(format!("{}/responses", s.base))
@@ -27,26 +24,14 @@ async fn body_errors_use_the_envelope() {
     assert_eq!(body["error"]["message"], "Request body is required.");
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert_eq!(body["error"]["code"], "invalid_request_error");
-    assert_eq!(
-        body["error"]["additional_info"]["request_id"],
-        headers["x-request-id"].to_str().unwrap()
-    );
+    assert_eq!(body["error"]["additional_info"]["request_id"], headers["x-request-id"].to_str().unwrap());
     assert!(headers.contains_key("x-agent-session-id"));
 
     let (status, _, body) = raw(&s, "{\"input\": ").await;
     assert_eq!(status, 400);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Invalid JSON in request body: ")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("Invalid JSON in request body: "));
 
-    let (status, _, body) = raw(
-        &s,
-        r#"{"stream":"yes","metadata":{"k":1},"previous_response_id":"resp_1"}"#,
-    )
-    .await;
+    let (status, _, body) = raw(&s, r#"{"stream":"yes","metadata":{"k":1},"previous_response_id":"resp_1"}"#).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "$.previous_response_id");
     assert_eq!(
@@ -62,28 +47,18 @@ async fn body_errors_use_the_envelope() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "unsupported_parameter");
     assert_eq!(body["error"]["param"], "background");
-    assert_eq!(
-        body["error"]["message"],
-        "Background responses require store to be enabled."
-    );
+    assert_eq!(body["error"]["message"], "Background responses require store to be enabled.");
 }
 
 #[tokio::test]
 async fn unknown_previous_response_and_item_reference() {
     let s = Server::start(&[]).await;
     let prev = "caresp_0123456789abcdef00ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
-    let (status, _, body) = s
-        .post(&json!({"input":"x","previous_response_id":prev}), &[])
-        .await;
+    let (status, _, body) = s.post(&json!({"input":"x","previous_response_id":prev}), &[]).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "previous_response_not_found");
     assert_eq!(body["error"]["param"], "previous_response_id");
-    let (status, _, body) = s
-        .post(
-            &json!({"input":[{"type":"item_reference","id":"msg_nope"}]}),
-            &[],
-        )
-        .await;
+    let (status, _, body) = s.post(&json!({"input":[{"type":"item_reference","id":"msg_nope"}]}), &[]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "item_not_found");
     assert_eq!(body["error"]["param"], "$.input[0]");
@@ -96,22 +71,10 @@ async fn body_over_the_limit_is_413_with_the_envelope() {
     assert_eq!(status, 413);
     assert_eq!(headers["x-platform-error-source"], "user");
     assert_eq!(body["error"]["code"], "request_too_large");
-    assert_eq!(
-        body["error"]["message"],
-        "Request body exceeds the limit of 64 bytes."
-    );
+    assert_eq!(body["error"]["message"], "Request body exceeds the limit of 64 bytes.");
     // Chunked bodies without a length are limited too.
-    let chunks = futures::stream::iter(vec![
-        Ok::<_, std::io::Error>(vec![b' '; 50]),
-        Ok(vec![b' '; 50]),
-    ]);
-    let r = s
-        .http
-        .post(format!("{}/responses", s.base))
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .unwrap();
+    let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b' '; 50]), Ok(vec![b' '; 50])]);
+    let r = s.http.post(format!("{}/responses", s.base)).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
     assert_eq!(r.status(), 413);
     let (status, _, _) = s.post(&json!({"input": "small"}), &[]).await;
     assert_eq!(status, 200);
@@ -125,14 +88,8 @@ async fn unknown_routes_and_paging_parameters() {
     assert_eq!(body["error"]["code"], "not_found");
     let (_, _, r) = s.post(&json!({"input":"x"}), &[]).await;
     let id = r["id"].as_str().unwrap();
-    for (query, param) in [
-        ("limit=0", "limit"),
-        ("limit=101", "limit"),
-        ("order=up", "order"),
-    ] {
-        let (status, body) = s
-            .call("GET", &format!("/responses/{id}/input_items?{query}"), &[])
-            .await;
+    for (query, param) in [("limit=0", "limit"), ("limit=101", "limit"), ("order=up", "order")] {
+        let (status, body) = s.call("GET", &format!("/responses/{id}/input_items?{query}"), &[]).await;
         assert_eq!(status, 400, "{query}");
         assert_eq!(body["error"]["param"], param);
     }

@@ -15,7 +15,7 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 async fn liveness_and_readiness() {
     let s = Server::start(&[]).await;
     let (status, body) = s.call("GET", "/readiness", &[]).await;
-    assert_eq!((status, body), (200, json!({"status":"ready"})));
+    assert_eq!((status, body), (200, json!({"status":"ready","toolboxes":[]})));
     let (status, body) = s.call("GET", "/liveness", &[]).await;
     assert_eq!((status, body), (200, json!({"status":"alive"})));
 }
@@ -23,23 +23,14 @@ async fn liveness_and_readiness() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_responses_then_exits() {
     let mut s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "50")]).await;
-    let resp = s
-        .sse(
-            "/responses",
-            Some(&json!({"input":"a b c d e f g h i j","stream":true})),
-            &[],
-        )
-        .await;
+    let resp = s.sse("/responses", Some(&json!({"input":"a b c d e f g h i j","stream":true})), &[]).await;
     let mut reader = EventReader::new(resp);
     let first = reader.next().await.unwrap();
     assert_eq!(first.name, "response.created");
     s.sigterm();
-    wait_for("readiness 503", async || {
-        s.call("GET", "/readiness", &[]).await.0 == 503
-    })
-    .await;
+    wait_for("readiness 503", async || s.call("GET", "/readiness", &[]).await.0 == 503).await;
     let (_, body) = s.call("GET", "/readiness", &[]).await;
-    assert_eq!(body, json!({"status":"draining"}));
+    assert_eq!(body, json!({"status":"draining","toolboxes":[]}));
     let (status, h, body) = s.post(&json!({"input":"late"}), &[]).await;
     assert_eq!(status, 503);
     assert_eq!(h["x-platform-error-source"], "platform");
@@ -55,18 +46,8 @@ async fn sigterm_drains_in_flight_responses_then_exits() {
 
 #[tokio::test]
 async fn drain_deadline_fails_what_is_still_running() {
-    let mut s = Server::start(&[
-        ("AGENTHOST_SCRIPTED_PACE_MS", "1000"),
-        ("AGENTHOST_DRAIN_TIMEOUT", "3"),
-    ])
-    .await;
-    let resp = s
-        .sse(
-            "/responses",
-            Some(&json!({"input":"a b c d e f g h i j","stream":true})),
-            &[],
-        )
-        .await;
+    let mut s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "1000"), ("AGENTHOST_DRAIN_TIMEOUT", "3")]).await;
+    let resp = s.sse("/responses", Some(&json!({"input":"a b c d e f g h i j","stream":true})), &[]).await;
     let mut reader = EventReader::new(resp);
     reader.next().await.unwrap();
     let started = Instant::now();
@@ -79,31 +60,19 @@ async fn drain_deadline_fails_what_is_still_running() {
     assert_eq!(last.name, "response.failed");
     assert_eq!(last.data["response"]["error"]["code"], "server_shutdown");
     assert!(s.wait_exit(Duration::from_secs(10)).await.success());
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn client_disconnect_cancels_the_run() {
     let s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "200")]).await;
-    let resp = s
-        .sse(
-            "/responses",
-            Some(&json!({"input":"a b c d e f g h i j","stream":true})),
-            &[],
-        )
-        .await;
+    let resp = s.sse("/responses", Some(&json!({"input":"a b c d e f g h i j","stream":true})), &[]).await;
     let mut reader = EventReader::new(resp);
     let first = reader.next().await.unwrap();
     let id = first.data["response"]["id"].as_str().unwrap().to_string();
     drop(reader);
     wait_for("the run to be cancelled", async || {
-        s.metrics_text()
-            .await
-            .contains("agenthost_responses_total{status=\"cancelled\"} 1")
+        s.metrics_text().await.contains("agenthost_responses_total{status=\"cancelled\"} 1")
     })
     .await;
     // Cancelled synchronous responses are not stored.
@@ -113,31 +82,14 @@ async fn client_disconnect_cancels_the_run() {
 
 #[tokio::test]
 async fn keep_alive_comments_when_configured() {
-    let s = Server::start(&[
-        ("AGENTHOST_SCRIPTED_PACE_MS", "700"),
-        ("SSE_KEEPALIVE_INTERVAL", "1"),
-    ])
-    .await;
-    let resp = s
-        .sse(
-            "/responses",
-            Some(&json!({"input":"a b","stream":true})),
-            &[],
-        )
-        .await;
+    let s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "700"), ("SSE_KEEPALIVE_INTERVAL", "1")]).await;
+    let resp = s.sse("/responses", Some(&json!({"input":"a b","stream":true})), &[]).await;
     let (events, keepalives) = read_events(resp).await;
     assert_well_formed(&events);
     assert!(keepalives >= 1, "no keep-alive in a 2.8 s stream");
     let s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "300")]).await;
-    let (_, keepalives) = read_events(
-        s.sse(
-            "/responses",
-            Some(&json!({"input":"a b","stream":true})),
-            &[],
-        )
-        .await,
-    )
-    .await;
+    let (_, keepalives) =
+        read_events(s.sse("/responses", Some(&json!({"input":"a b","stream":true})), &[]).await).await;
     assert_eq!(keepalives, 0);
 }
 
@@ -147,16 +99,8 @@ async fn metrics_listener_is_separate() {
     let (status, _, _) = s.post(&json!({"input":"x"}), &[]).await;
     assert_eq!(status, 200);
     let text = s.metrics_text().await;
-    assert!(
-        text.contains("agenthost_responses_total{status=\"completed\"} 1"),
-        "{text}"
-    );
+    assert!(text.contains("agenthost_responses_total{status=\"completed\"} 1"), "{text}");
     assert!(text.contains("http_server_request_duration_seconds_count{http_request_method=\"POST\",http_response_status_code=\"200\",http_route=\"/responses\"} 1"), "{text}");
-    let r = s
-        .http
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap();
+    let r = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }

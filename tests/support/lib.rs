@@ -16,19 +16,13 @@ pub fn binary(name: &str) -> PathBuf {
     }
     // tests run from target/<profile>/deps/<test>; binaries live in target/<profile>.
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target profile dir");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target profile dir");
     profile_dir.join(name)
 }
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A running `agenthost serve`.
@@ -46,10 +40,7 @@ pub struct Server {
 /// An HTTP client for tests (rustls with ring).
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("http client")
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("http client")
 }
 
 impl Server {
@@ -86,9 +77,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", binary("agenthost")));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", binary("agenthost")));
         Server {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -102,20 +91,12 @@ impl Server {
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(r) = self
-                .http
-                .get(format!("{}/readiness", self.base))
-                .send()
-                .await
+            if let Ok(r) = self.http.get(format!("{}/readiness", self.base)).send().await
                 && r.status() == 200
             {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "server never became ready; log:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "server never became ready; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -126,15 +107,8 @@ impl Server {
     }
 
     /// `POST /responses` with `body` and extra headers; returns status, headers and JSON body.
-    pub async fn post(
-        &self,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = self
-            .http
-            .post(format!("{}/responses", self.base))
-            .json(body);
+    pub async fn post(&self, body: &Value, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.http.post(format!("{}/responses", self.base)).json(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -158,12 +132,7 @@ impl Server {
     }
 
     /// Opens an SSE stream (POST with `body`, or GET `path` when `body` is `None`).
-    pub async fn sse(
-        &self,
-        path: &str,
-        body: Option<&Value>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
+    pub async fn sse(&self, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> reqwest::Response {
         let url = format!("{}{path}", self.base);
         let mut req = match body {
             Some(b) => self.http.post(url).json(b),
@@ -178,10 +147,7 @@ impl Server {
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(status.success());
     }
 
@@ -192,11 +158,7 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit within {limit:?}; log:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "server did not exit within {limit:?}; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -259,11 +221,7 @@ pub fn parse_events(text: &str) -> (Vec<Event>, usize) {
             }
         }
         let (name, data) = (name.expect("event line"), data.expect("data line"));
-        assert_eq!(
-            data["type"],
-            Value::String(name.clone()),
-            "event name matches type"
-        );
+        assert_eq!(data["type"], Value::String(name.clone()), "event name matches type");
         events.push(Event { name, data });
     }
     (events, keepalives)
@@ -271,31 +229,21 @@ pub fn parse_events(text: &str) -> (Vec<Event>, usize) {
 
 /// Reads SSE events one by one as they arrive.
 pub struct EventReader {
-    stream: std::pin::Pin<
-        Box<dyn futures::Stream<Item = Result<eventsource_stream::Event, String>> + Send>,
-    >,
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = Result<eventsource_stream::Event, String>> + Send>>,
 }
 
 impl EventReader {
     /// Wraps a streaming response.
     pub fn new(resp: reqwest::Response) -> Self {
         use eventsource_stream::Eventsource;
-        let stream = resp
-            .bytes_stream()
-            .eventsource()
-            .map(|r| r.map_err(|e| e.to_string()));
-        EventReader {
-            stream: Box::pin(stream),
-        }
+        let stream = resp.bytes_stream().eventsource().map(|r| r.map_err(|e| e.to_string()));
+        EventReader { stream: Box::pin(stream) }
     }
 
     /// The next event, or `None` when the stream ended.
     pub async fn next(&mut self) -> Option<Event> {
         let ev = self.stream.next().await?.ok()?;
-        Some(Event {
-            name: ev.event,
-            data: serde_json::from_str(&ev.data).ok()?,
-        })
+        Some(Event { name: ev.event, data: serde_json::from_str(&ev.data).ok()? })
     }
 }
 
@@ -308,37 +256,13 @@ pub fn names(events: &[Event]) -> Vec<&str> {
 /// in_progress second, exactly one terminal event and it is last, and balanced item events.
 pub fn assert_well_formed(events: &[Event]) {
     for (i, e) in events.iter().enumerate() {
-        assert_eq!(
-            e.data["sequence_number"],
-            Value::from(i as u64),
-            "sequence at {i}: {:?}",
-            names(events)
-        );
+        assert_eq!(e.data["sequence_number"], Value::from(i as u64), "sequence at {i}: {:?}", names(events));
     }
-    assert_eq!(
-        events.first().map(|e| e.name.as_str()),
-        Some("response.created")
-    );
-    let terminal = |n: &str| {
-        matches!(
-            n,
-            "response.completed" | "response.failed" | "response.incomplete"
-        )
-    };
-    assert_eq!(
-        events.iter().filter(|e| terminal(&e.name)).count(),
-        1,
-        "{:?}",
-        names(events)
-    );
+    assert_eq!(events.first().map(|e| e.name.as_str()), Some("response.created"));
+    let terminal = |n: &str| matches!(n, "response.completed" | "response.failed" | "response.incomplete");
+    assert_eq!(events.iter().filter(|e| terminal(&e.name)).count(), 1, "{:?}", names(events));
     assert!(terminal(&events[events.len() - 1].name));
-    let added = events
-        .iter()
-        .filter(|e| e.name == "response.output_item.added")
-        .count();
-    let done = events
-        .iter()
-        .filter(|e| e.name == "response.output_item.done")
-        .count();
+    let added = events.iter().filter(|e| e.name == "response.output_item.added").count();
+    let done = events.iter().filter(|e| e.name == "response.output_item.done").count();
     assert_eq!(added, done, "{:?}", names(events));
 }

@@ -24,15 +24,11 @@ pub fn approvals_from(history: &[Item], input: &[Item]) -> Result<Vec<Approval>,
         let Item::McpApprovalResponse(answer) = item else {
             continue;
         };
-        let unknown = || ApprovalError {
-            index,
-            message: format!("Unknown approval request '{}'.", answer.approval_request_id),
-        };
+        let unknown =
+            || ApprovalError { index, message: format!("Unknown approval request '{}'.", answer.approval_request_id) };
         let pos = history
             .iter()
-            .position(
-                |h| matches!(h, Item::McpApprovalRequest(r) if r.id == answer.approval_request_id),
-            )
+            .position(|h| matches!(h, Item::McpApprovalRequest(r) if r.id == answer.approval_request_id))
             .ok_or_else(unknown)?;
         let Item::McpApprovalRequest(request) = &history[pos] else {
             return Err(unknown());
@@ -42,25 +38,16 @@ pub fn approvals_from(history: &[Item], input: &[Item]) -> Result<Vec<Approval>,
             .iter()
             .rev()
             .find_map(|h| match h {
-                Item::FunctionCall(c)
-                    if c.name == request.name && c.arguments == request.arguments =>
-                {
-                    Some(c)
-                }
+                Item::FunctionCall(c) if c.name == request.name && c.arguments == request.arguments => Some(c),
                 _ => None,
             })
             .ok_or_else(unknown)?;
-        let answered = history
-            .iter()
-            .any(|h| matches!(h, Item::FunctionCallOutput(o) if o.call_id == call.call_id))
+        let answered = history.iter().any(|h| matches!(h, Item::FunctionCallOutput(o) if o.call_id == call.call_id))
             || out.iter().any(|a| a.call.call_id == call.call_id);
         if answered {
             return Err(ApprovalError {
                 index,
-                message: format!(
-                    "Approval request '{}' was already answered.",
-                    answer.approval_request_id
-                ),
+                message: format!("Approval request '{}' was already answered.", answer.approval_request_id),
             });
         }
         out.push(Approval {

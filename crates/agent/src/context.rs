@@ -21,11 +21,7 @@ impl UserKey {
     /// The user with this id; blank ids are anonymous.
     pub fn new(id: &str) -> Self {
         let id = id.trim();
-        if id.is_empty() {
-            UserKey(None)
-        } else {
-            UserKey(Some(Arc::from(id)))
-        }
+        if id.is_empty() { UserKey(None) } else { UserKey(Some(Arc::from(id))) }
     }
 
     /// The user id, or `None` when anonymous.

@@ -83,10 +83,7 @@ pub struct ModelError {
 impl ModelError {
     /// An error with `code` and `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ModelError {
-            code: code.into(),
-            message: message.into(),
-        }
+        ModelError { code: code.into(), message: message.into() }
     }
 }
 
@@ -97,9 +94,5 @@ pub trait Model: Send + Sync {
     fn provider(&self) -> &str;
 
     /// Starts one model call and streams its output.
-    async fn stream(
-        &self,
-        ctx: &RequestContext,
-        request: ModelRequest,
-    ) -> Result<ModelStream, ModelError>;
+    async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError>;
 }

@@ -33,11 +33,7 @@ impl Model for ScriptedModel {
         "scripted"
     }
 
-    async fn stream(
-        &self,
-        ctx: &RequestContext,
-        request: ModelRequest,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let events = script(&request, &ctx.response_id);
         let pace = self.pace;
         if pace.is_zero() {
@@ -52,10 +48,8 @@ impl Model for ScriptedModel {
 
 fn script(request: &ModelRequest, response_id: &str) -> Vec<ModelEvent> {
     let input_words = count_input_words(request);
-    let last_user = request
-        .input
-        .iter()
-        .rposition(|i| matches!(i, Item::Message(m) if m.role == agenthost_responses::Role::User));
+    let last_user =
+        request.input.iter().rposition(|i| matches!(i, Item::Message(m) if m.role == agenthost_responses::Role::User));
     let after_user = &request.input[last_user.map_or(0, |i| i + 1)..];
     let user_text = match last_user.map(|i| &request.input[i]) {
         Some(Item::Message(m)) => m.text(),
@@ -64,24 +58,15 @@ fn script(request: &ModelRequest, response_id: &str) -> Vec<ModelEvent> {
 
     let mut events = Vec::new();
     let output_words;
-    if after_user
-        .iter()
-        .any(|i| matches!(i, Item::FunctionCallOutput(_)))
-    {
+    if after_user.iter().any(|i| matches!(i, Item::FunctionCallOutput(_))) {
         let mut lines = Vec::new();
         for item in after_user {
             if let Item::FunctionCall(call) = item {
                 let output = after_user.iter().find_map(|i| match i {
-                    Item::FunctionCallOutput(o) if o.call_id == call.call_id => {
-                        Some(o.output_text())
-                    }
+                    Item::FunctionCallOutput(o) if o.call_id == call.call_id => Some(o.output_text()),
                     _ => None,
                 });
-                lines.push(format!(
-                    "{} returned: {}",
-                    call.name,
-                    output.unwrap_or_default()
-                ));
+                lines.push(format!("{} returned: {}", call.name, output.unwrap_or_default()));
             }
         }
         let text = lines.join("\n");
@@ -98,18 +83,9 @@ fn script(request: &ModelRequest, response_id: &str) -> Vec<ModelEvent> {
             for (n, (name, args)) in calls.into_iter().enumerate() {
                 words += 1 + word_count(&args);
                 let call_id = format!("call_{}_{}", short(response_id), n + 1);
-                events.push(ModelEvent::FunctionCallStart {
-                    call_id: call_id.clone(),
-                    name,
-                });
-                events.push(ModelEvent::FunctionCallArgumentsDelta {
-                    call_id: call_id.clone(),
-                    delta: args.clone(),
-                });
-                events.push(ModelEvent::FunctionCallDone {
-                    call_id,
-                    arguments: args,
-                });
+                events.push(ModelEvent::FunctionCallStart { call_id: call_id.clone(), name });
+                events.push(ModelEvent::FunctionCallArgumentsDelta { call_id: call_id.clone(), delta: args.clone() });
+                events.push(ModelEvent::FunctionCallDone { call_id, arguments: args });
             }
             output_words = words;
         }
@@ -213,10 +189,7 @@ mod tests {
 
     #[test]
     fn echoes_one_word_per_delta() {
-        let req = ModelRequest {
-            input: vec![Item::user_text("hello  big\nworld")],
-            ..Default::default()
-        };
+        let req = ModelRequest { input: vec![Item::user_text("hello  big\nworld")], ..Default::default() };
         let ev = script(&req, "caresp_x");
         assert_eq!(texts(&ev), ["You", " said:", " hello", "  big", "\nworld"]);
         assert_eq!(ev.last(), Some(&ModelEvent::Usage(Usage::new(3, 5))));
@@ -224,23 +197,13 @@ mod tests {
 
     #[test]
     fn parses_call_markers_with_and_without_arguments() {
-        let calls = parse_calls(
-            r#"please call:send_email {"to":"a@b.c"} then call:echo and recall:nope call:"#,
-        );
+        let calls = parse_calls(r#"please call:send_email {"to":"a@b.c"} then call:echo and recall:nope call:"#);
         assert_eq!(
             calls,
-            [
-                ("send_email".to_string(), r#"{"to":"a@b.c"}"#.to_string()),
-                ("echo".to_string(), "{}".to_string())
-            ]
+            [("send_email".to_string(), r#"{"to":"a@b.c"}"#.to_string()), ("echo".to_string(), "{}".to_string())]
         );
         assert!(parse_calls("no markers here").is_empty());
-        assert_eq!(
-            parse_calls("call:x {not json")
-                .first()
-                .map(|c| c.1.as_str()),
-            Some("{}")
-        );
+        assert_eq!(parse_calls("call:x {not json").first().map(|c| c.1.as_str()), Some("{}"));
     }
 
     #[test]

@@ -75,9 +75,6 @@ impl ToolSet for NoTools {
     }
 
     async fn invoke(&self, _ctx: &RequestContext, call: &ToolCall) -> ToolOutcome {
-        ToolOutcome::Error(format!(
-            "tool '{}' is not available to this agent",
-            call.name
-        ))
+        ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
     }
 }

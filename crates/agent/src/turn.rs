@@ -4,12 +4,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use agenthost_responses::item::{
-    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem,
-    OAuthConsentRequestItem,
+    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem, OAuthConsentRequestItem,
 };
-use agenthost_responses::{
-    EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now,
-};
+use agenthost_responses::{EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now};
 use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::Value;
@@ -70,20 +67,8 @@ pub const CONSENT_PENDING_OUTPUT: &str =
     "Consent required: the user must sign in to this tool's source and send the message again.";
 
 /// Runs the turn, writing items and exactly one terminal event (unless interrupted).
-pub async fn run_turn(
-    turn: Turn,
-    writer: &mut ResponseWriter,
-    sink: &mut dyn EventSink,
-) -> TurnEnd {
-    let Turn {
-        ctx,
-        model,
-        tools,
-        preflight,
-        approvals,
-        mut request,
-        max_iterations,
-    } = turn;
+pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn EventSink) -> TurnEnd {
+    let Turn { ctx, model, tools, preflight, approvals, mut request, max_iterations } = turn;
     let mut usage: Option<Usage> = None;
 
     if !preflight.consents.is_empty() {
@@ -104,11 +89,7 @@ pub async fn run_turn(
                 if a.approve {
                     tools.invoke(ctx, &a.call).await
                 } else {
-                    let why = a
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default();
+                    let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
                     ToolOutcome::Error(format!("the user denied this tool call{why}"))
                 }
             }
@@ -142,13 +123,10 @@ pub async fn run_turn(
             return TurnEnd::Finished;
         }
         // What the model said in this step goes back to it on the next one.
-        request
-            .input
-            .extend(writer.response().output[step_start..].iter().cloned());
+        request.input.extend(writer.response().output[step_start..].iter().cloned());
 
-        let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) = calls
-            .into_iter()
-            .partition(|call| tools.approval_label(call).is_some());
+        let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) =
+            calls.into_iter().partition(|call| tools.approval_label(call).is_some());
         let specs = &request.tools;
         let invocations = free.iter().map(|call| {
             let known = specs.iter().any(|s| s.name == call.name);
@@ -158,10 +136,7 @@ pub async fn run_turn(
                 if known {
                     tools.invoke(ctx, call).await
                 } else {
-                    ToolOutcome::Error(format!(
-                        "tool '{}' is not available to this agent",
-                        call.name
-                    ))
+                    ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
                 }
             }
         });
@@ -212,10 +187,7 @@ async fn model_step(
     sink: &mut dyn EventSink,
     usage: &mut Option<Usage>,
 ) -> Result<Option<Vec<ToolCall>>, ResponseError> {
-    let mut stream = model
-        .stream(ctx, request)
-        .await
-        .map_err(|e| ResponseError::new(e.code, e.message))?;
+    let mut stream = model.stream(ctx, request).await.map_err(|e| ResponseError::new(e.code, e.message))?;
     let mut text: Option<ItemHandle> = None;
     let mut refusal: Option<ItemHandle> = None;
     let mut reasoning: Option<ItemHandle> = None;
@@ -257,10 +229,7 @@ async fn model_step(
             }
             ModelEvent::FunctionCallDone { call_id, arguments } => {
                 if let Some(h) = find_call(writer, &calls, &call_id) {
-                    let streamed = writer
-                        .function_call(h)
-                        .map(|f| f.arguments.len())
-                        .unwrap_or(0);
+                    let streamed = writer.function_call(h).map(|f| f.arguments.len()).unwrap_or(0);
                     if streamed == 0 && !arguments.is_empty() {
                         writer.function_arguments_delta(sink, h, &arguments);
                     }
@@ -280,11 +249,7 @@ async fn model_step(
     for h in calls {
         writer.finish(sink, h, ItemStatus::Completed);
         if let Some(f) = writer.function_call(h) {
-            out.push(ToolCall {
-                call_id: f.call_id.clone(),
-                name: f.name.clone(),
-                arguments: f.arguments.clone(),
-            });
+            out.push(ToolCall { call_id: f.call_id.clone(), name: f.name.clone(), arguments: f.arguments.clone() });
         }
     }
     Ok(Some(out))
@@ -319,9 +284,7 @@ fn record_outcomes(
             agent_reference: None,
         });
         let h = writer.add_item(sink, item);
-        request
-            .input
-            .push(writer.response().output[h.output_index()].clone());
+        request.input.push(writer.response().output[h.output_index()].clone());
     }
     if consents.is_empty() {
         return false;
@@ -332,11 +295,7 @@ fn record_outcomes(
 }
 
 fn find_call(writer: &ResponseWriter, calls: &[ItemHandle], call_id: &str) -> Option<ItemHandle> {
-    calls.iter().copied().find(|h| {
-        writer
-            .function_call(*h)
-            .is_some_and(|f| f.call_id == call_id)
-    })
+    calls.iter().copied().find(|h| writer.function_call(*h).is_some_and(|f| f.call_id == call_id))
 }
 
 fn close(writer: &mut ResponseWriter, sink: &mut dyn EventSink, h: &mut Option<ItemHandle>) {
@@ -345,11 +304,7 @@ fn close(writer: &mut ResponseWriter, sink: &mut dyn EventSink, h: &mut Option<I
     }
 }
 
-fn emit_list_errors(
-    writer: &mut ResponseWriter,
-    sink: &mut dyn EventSink,
-    errors: &[(String, String)],
-) {
+fn emit_list_errors(writer: &mut ResponseWriter, sink: &mut dyn EventSink, errors: &[(String, String)]) {
     for (label, error) in errors {
         let item = Item::McpListTools(McpListToolsItem {
             id: writer.new_item_id(id::MCP_LIST_TOOLS),
@@ -364,11 +319,7 @@ fn emit_list_errors(
 }
 
 /// One `oauth_consent_request` per distinct (server_label, link), in first-seen order.
-fn emit_consents(
-    writer: &mut ResponseWriter,
-    sink: &mut dyn EventSink,
-    consents: Vec<ConsentRequest>,
-) {
+fn emit_consents(writer: &mut ResponseWriter, sink: &mut dyn EventSink, consents: Vec<ConsentRequest>) {
     let mut seen = HashSet::new();
     for c in consents {
         if !seen.insert((c.server_label.clone(), c.consent_link.clone())) {

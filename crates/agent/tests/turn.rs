@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use agenthost_agent::{
-    ConsentRequest, ModelRequest, NoTools, Preflight, RequestContext, ScriptedModel, ToolCall,
-    ToolOutcome, ToolSet, ToolSpec, Turn, TurnEnd, run_turn,
+    ConsentRequest, ModelRequest, NoTools, Preflight, RequestContext, ScriptedModel, ToolCall, ToolOutcome, ToolSet,
+    ToolSpec, Turn, TurnEnd, run_turn,
 };
 use agenthost_responses::event::EventKind;
 use agenthost_responses::{Item, Response, ResponseStatus, ResponseWriter, StreamEvent, id};
@@ -17,12 +17,7 @@ impl ToolSet for FakeTools {
     fn specs(&self) -> Vec<ToolSpec> {
         ["echo", "send_email", "slow"]
             .into_iter()
-            .map(|n| ToolSpec {
-                name: n.into(),
-                description: String::new(),
-                parameters: json!({}),
-                server_label: None,
-            })
+            .map(|n| ToolSpec { name: n.into(), description: String::new(), parameters: json!({}), server_label: None })
             .collect()
     }
 
@@ -41,11 +36,7 @@ impl ToolSet for FakeTools {
     }
 }
 
-async fn run(
-    text: &str,
-    tools: Arc<dyn ToolSet>,
-    preflight: Preflight,
-) -> (Vec<StreamEvent>, Response, TurnEnd) {
+async fn run(text: &str, tools: Arc<dyn ToolSet>, preflight: Preflight) -> (Vec<StreamEvent>, Response, TurnEnd) {
     let rid = id::new_id(id::RESPONSE, None);
     let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
     let mut events: Vec<StreamEvent> = Vec::new();
@@ -57,10 +48,7 @@ async fn run(
         tools,
         preflight,
         approvals: Vec::new(),
-        request: ModelRequest {
-            input: vec![Item::user_text(text)],
-            ..Default::default()
-        },
+        request: ModelRequest { input: vec![Item::user_text(text)], ..Default::default() },
         max_iterations: 4,
     };
     let end = run_turn(turn, &mut writer, &mut events).await;
@@ -73,12 +61,7 @@ fn types(events: &[StreamEvent]) -> Vec<&'static str> {
 
 #[tokio::test]
 async fn tool_call_then_answer() {
-    let (events, response, end) = run(
-        r#"call:echo {"text":"hi"}"#,
-        Arc::new(FakeTools),
-        Preflight::default(),
-    )
-    .await;
+    let (events, response, end) = run(r#"call:echo {"text":"hi"}"#, Arc::new(FakeTools), Preflight::default()).await;
     assert_eq!(end, TurnEnd::Finished);
     assert_eq!(
         types(&events),
@@ -104,9 +87,7 @@ async fn tool_call_then_answer() {
         ]
     );
     assert_eq!(response.status, ResponseStatus::Completed);
-    let Item::Message(m) = &response.output[2] else {
-        panic!("{:?}", response.output[2])
-    };
+    let Item::Message(m) = &response.output[2] else { panic!("{:?}", response.output[2]) };
     assert_eq!(m.text(), r#"echo returned: echo {"text":"hi"}"#);
     let usage = response.usage.unwrap();
     // step 1: input 2 words, output 1 + 1; step 2: input 2 + 2 + 2, output 4.
@@ -116,30 +97,16 @@ async fn tool_call_then_answer() {
 #[tokio::test]
 async fn unknown_tool_comes_back_as_an_error_output() {
     let (_, response, _) = run("call:nope", Arc::new(NoTools), Preflight::default()).await;
-    let Item::FunctionCallOutput(o) = &response.output[1] else {
-        panic!()
-    };
-    assert_eq!(
-        o.output,
-        json!("Error: tool 'nope' is not available to this agent")
-    );
-    let Item::Message(m) = &response.output[2] else {
-        panic!()
-    };
-    assert_eq!(
-        m.text(),
-        "nope returned: Error: tool 'nope' is not available to this agent"
-    );
+    let Item::FunctionCallOutput(o) = &response.output[1] else { panic!() };
+    assert_eq!(o.output, json!("Error: tool 'nope' is not available to this agent"));
+    let Item::Message(m) = &response.output[2] else { panic!() };
+    assert_eq!(m.text(), "nope returned: Error: tool 'nope' is not available to this agent");
 }
 
 #[tokio::test]
 async fn consent_mid_turn_settles_siblings_and_ends_incomplete() {
-    let (events, response, _) = run(
-        "call:slow call:send_email call:send_email",
-        Arc::new(FakeTools),
-        Preflight::default(),
-    )
-    .await;
+    let (events, response, _) =
+        run("call:slow call:send_email call:send_email", Arc::new(FakeTools), Preflight::default()).await;
     assert_eq!(response.status, ResponseStatus::Incomplete);
     assert_eq!(response.incomplete_details, None);
     let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
@@ -155,41 +122,21 @@ async fn consent_mid_turn_settles_siblings_and_ends_incomplete() {
             "oauth_consent_request"
         ]
     );
-    let Item::FunctionCallOutput(o) = &response.output[3] else {
-        panic!()
-    };
+    let Item::FunctionCallOutput(o) = &response.output[3] else { panic!() };
     assert_eq!(o.output, json!("slow done"));
-    let added = events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::OutputItemAdded { .. }))
-        .count();
-    let done = events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::OutputItemDone { .. }))
-        .count();
+    let added = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemAdded { .. })).count();
+    let done = events.iter().filter(|e| matches!(e.kind, EventKind::OutputItemDone { .. })).count();
     assert_eq!((added, done), (7, 7));
-    assert_eq!(
-        events.last().map(StreamEvent::event_type),
-        Some("response.incomplete")
-    );
+    assert_eq!(events.last().map(StreamEvent::event_type), Some("response.incomplete"));
 }
 
 #[tokio::test]
 async fn preflight_consent_stops_before_the_model() {
     let preflight = Preflight {
         consents: vec![
-            ConsentRequest {
-                server_label: "a".into(),
-                consent_link: "https://c/1".into(),
-            },
-            ConsentRequest {
-                server_label: "a".into(),
-                consent_link: "https://c/1".into(),
-            },
-            ConsentRequest {
-                server_label: "b".into(),
-                consent_link: "https://c/2".into(),
-            },
+            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
+            ConsentRequest { server_label: "a".into(), consent_link: "https://c/1".into() },
+            ConsentRequest { server_label: "b".into(), consent_link: "https://c/2".into() },
         ],
         list_errors: vec![("broken".into(), "INTERNAL_ERROR: boom".into())],
     };
@@ -209,14 +156,7 @@ async fn preflight_consent_stops_before_the_model() {
         ]
     );
     let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
-    assert_eq!(
-        kinds,
-        [
-            "mcp_list_tools",
-            "oauth_consent_request",
-            "oauth_consent_request"
-        ]
-    );
+    assert_eq!(kinds, ["mcp_list_tools", "oauth_consent_request", "oauth_consent_request"]);
     assert!(response.usage.is_none());
 }
 
@@ -233,16 +173,10 @@ async fn cancelled_turn_is_interrupted_without_terminal_event() {
         tools: Arc::new(NoTools),
         preflight: Preflight::default(),
         approvals: Vec::new(),
-        request: ModelRequest {
-            input: vec![Item::user_text("hi")],
-            ..Default::default()
-        },
+        request: ModelRequest { input: vec![Item::user_text("hi")], ..Default::default() },
         max_iterations: 4,
     };
-    assert_eq!(
-        run_turn(turn, &mut writer, &mut events).await,
-        TurnEnd::Interrupted
-    );
+    assert_eq!(run_turn(turn, &mut writer, &mut events).await, TurnEnd::Interrupted);
     assert!(events.iter().all(|e| !e.is_terminal()));
 }
 
@@ -261,14 +195,8 @@ async fn iteration_limit_fails_with_a_stable_code() {
         ) -> Result<agenthost_agent::ModelStream, agenthost_agent::ModelError> {
             use agenthost_agent::ModelEvent::*;
             Ok(Box::pin(futures::stream::iter(vec![
-                Ok(FunctionCallStart {
-                    call_id: "c".into(),
-                    name: "echo".into(),
-                }),
-                Ok(FunctionCallDone {
-                    call_id: "c".into(),
-                    arguments: "{}".into(),
-                }),
+                Ok(FunctionCallStart { call_id: "c".into(), name: "echo".into() }),
+                Ok(FunctionCallDone { call_id: "c".into(), arguments: "{}".into() }),
             ])))
         }
     }
@@ -316,10 +244,7 @@ impl ToolSet for GatedTools {
     }
 }
 
-async fn run_with_approvals(
-    input: Vec<Item>,
-    approvals: Vec<agenthost_agent::Approval>,
-) -> Response {
+async fn run_with_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Approval>) -> Response {
     let rid = id::new_id(id::RESPONSE, None);
     let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
     let mut events: Vec<StreamEvent> = Vec::new();
@@ -329,10 +254,7 @@ async fn run_with_approvals(
         tools: Arc::new(GatedTools),
         preflight: Preflight::default(),
         approvals,
-        request: ModelRequest {
-            input,
-            ..Default::default()
-        },
+        request: ModelRequest { input, ..Default::default() },
         max_iterations: 4,
     };
     run_turn(turn, &mut writer, &mut events).await;
@@ -341,66 +263,29 @@ async fn run_with_approvals(
 
 #[tokio::test]
 async fn gated_calls_wait_for_approval_and_run_once_approved() {
-    let first = run_with_approvals(
-        vec![Item::user_text("call:echo call:danger {\"x\":1}")],
-        vec![],
-    )
-    .await;
+    let first = run_with_approvals(vec![Item::user_text("call:echo call:danger {\"x\":1}")], vec![]).await;
     assert_eq!(first.status, ResponseStatus::Completed);
     let kinds: Vec<&str> = first.output.iter().map(Item::type_name).collect();
-    assert_eq!(
-        kinds,
-        [
-            "function_call",
-            "function_call",
-            "function_call_output",
-            "mcp_approval_request"
-        ]
-    );
-    let Item::McpApprovalRequest(req) = &first.output[3] else {
-        panic!()
-    };
-    assert_eq!(
-        (
-            req.server_label.as_str(),
-            req.name.as_str(),
-            req.arguments.as_str()
-        ),
-        ("box", "danger", "{\"x\":1}")
-    );
+    assert_eq!(kinds, ["function_call", "function_call", "function_call_output", "mcp_approval_request"]);
+    let Item::McpApprovalRequest(req) = &first.output[3] else { panic!() };
+    assert_eq!((req.server_label.as_str(), req.name.as_str(), req.arguments.as_str()), ("box", "danger", "{\"x\":1}"));
     assert!(req.id.starts_with("mcpr_"));
-    let Item::FunctionCall(call) = &first.output[1] else {
-        panic!()
-    };
+    let Item::FunctionCall(call) = &first.output[1] else { panic!() };
 
     let mut history = vec![Item::user_text("call:echo call:danger {\"x\":1}")];
     history.extend(first.output.iter().cloned());
     let approval = |approve: bool| agenthost_agent::Approval {
-        call: ToolCall {
-            call_id: call.call_id.clone(),
-            name: call.name.clone(),
-            arguments: call.arguments.clone(),
-        },
+        call: ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() },
         approve,
         reason: (!approve).then(|| "not today".to_string()),
     };
     let approved = run_with_approvals(history.clone(), vec![approval(true)]).await;
     let kinds: Vec<&str> = approved.output.iter().map(Item::type_name).collect();
     assert_eq!(kinds, ["function_call_output", "message"]);
-    let Item::Message(m) = &approved.output[1] else {
-        panic!()
-    };
-    assert_eq!(
-        m.text(),
-        "echo returned: echo ran\ndanger returned: danger ran"
-    );
+    let Item::Message(m) = &approved.output[1] else { panic!() };
+    assert_eq!(m.text(), "echo returned: echo ran\ndanger returned: danger ran");
 
     let denied = run_with_approvals(history, vec![approval(false)]).await;
-    let Item::FunctionCallOutput(o) = &denied.output[0] else {
-        panic!()
-    };
-    assert_eq!(
-        o.output,
-        json!("Error: the user denied this tool call: not today")
-    );
+    let Item::FunctionCallOutput(o) = &denied.output[0] else { panic!() };
+    assert_eq!(o.output, json!("Error: the user denied this tool call: not today"));
 }

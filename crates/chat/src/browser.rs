@@ -27,10 +27,7 @@ impl SystemBrowser {
     /// Looks up the browser command and whether the process runs on a terminal.
     pub fn detect() -> Self {
         let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        Self {
-            command: browser_command(std::env::var("BROWSER").ok().as_deref()),
-            interactive,
-        }
+        Self { command: browser_command(std::env::var("BROWSER").ok().as_deref()), interactive }
     }
 }
 
@@ -46,12 +43,8 @@ impl Browser for SystemBrowser {
         if !fixed.iter().any(|a| a.contains("%s")) {
             args.push(url.to_owned());
         }
-        let child = Command::new(program)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let child =
+            Command::new(program).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
         match child {
             Ok(mut child) => {
                 // Reap it in the background so no zombie is left behind.
@@ -81,15 +74,10 @@ fn browser_command(env: Option<&str>) -> Option<Vec<String>> {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(windows) {
-        return Some(vec![
-            "rundll32".to_owned(),
-            "url.dll,FileProtocolHandler".to_owned(),
-        ]);
+        return Some(vec!["rundll32".to_owned(), "url.dll,FileProtocolHandler".to_owned()]);
     } else {
         // Without a display, xdg-open would fall back to a text browser on our own terminal.
-        let display = ["DISPLAY", "WAYLAND_DISPLAY"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+        let display = ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
         if !display {
             return None;
         }
@@ -99,7 +87,6 @@ fn browser_command(env: Option<&str>) -> Option<Vec<String>> {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| Path::new(&dir).join(program).is_file()))
 }

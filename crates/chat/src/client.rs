@@ -24,8 +24,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most characters of an unparseable error body quoted in an error line.
 const BODY_EXCERPT: usize = 200;
 
-type SseStream =
-    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+type SseStream = Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
 
 /// The Responses endpoint plus the per-request headers the flags ask for.
 pub(crate) struct Client {
@@ -41,33 +40,23 @@ impl Client {
     pub(crate) fn new(args: &ChatArgs) -> Result<Self, String> {
         let endpoint = endpoint(&args.url)?;
         let user = match &args.user {
-            Some(u) => Some(header_value(u).ok_or_else(|| {
-                "--user must be printable ASCII (it is sent as a header)".to_owned()
-            })?),
+            Some(u) => Some(
+                header_value(u).ok_or_else(|| "--user must be printable ASCII (it is sent as a header)".to_owned())?,
+            ),
             None => None,
         };
         if let Some(p) = &args.call_id_prefix
             && header_value(p).is_none()
         {
-            return Err(
-                "--call-id-prefix must be printable ASCII (it is sent as a header)".to_owned(),
-            );
+            return Err("--call-id-prefix must be printable ASCII (it is sent as a header)".to_owned());
         }
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
         if is_loopback(&endpoint) {
             builder = builder.no_proxy();
         }
-        let http = builder
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self {
-            http,
-            endpoint,
-            user,
-            call_id_prefix: args.call_id_prefix.clone(),
-            calls: AtomicU64::new(0),
-        })
+        let http = builder.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { http, endpoint, user, call_id_prefix: args.call_id_prefix.clone(), calls: AtomicU64::new(0) })
     }
 
     /// The URL every request goes to.
@@ -88,29 +77,16 @@ impl Client {
                 headers.insert(HeaderName::from_static(CALL_ID_HEADER), v);
             }
         }
-        let resp = self
-            .http
-            .post(self.endpoint.clone())
-            .headers(headers)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_request() && !e.is_connect() && !e.is_timeout() {
-                    // Connected and sent, but the server went away before answering.
-                    ChatError::StreamEnded {
-                        reason: Some(format!(
-                            "the server closed the connection before answering ({})",
-                            root_cause(&e)
-                        )),
-                    }
-                } else {
-                    ChatError::Unreachable {
-                        url: self.endpoint.to_string(),
-                        reason: root_cause(&e),
-                    }
+        let resp = self.http.post(self.endpoint.clone()).headers(headers).json(body).send().await.map_err(|e| {
+            if e.is_request() && !e.is_connect() && !e.is_timeout() {
+                // Connected and sent, but the server went away before answering.
+                ChatError::StreamEnded {
+                    reason: Some(format!("the server closed the connection before answering ({})", root_cause(&e))),
                 }
-            })?;
+            } else {
+                ChatError::Unreachable { url: self.endpoint.to_string(), reason: root_cause(&e) }
+            }
+        })?;
         let status = resp.status();
         if !status.is_success() {
             let text = resp.text().await.unwrap_or_default();
@@ -125,13 +101,10 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
         if is_json {
-            let text = resp.text().await.map_err(|e| ChatError::StreamEnded {
-                reason: Some(root_cause(&e)),
+            let text = resp.text().await.map_err(|e| ChatError::StreamEnded { reason: Some(root_cause(&e)) })?;
+            let response: Value = serde_json::from_str(&text).map_err(|_| ChatError::StreamEnded {
+                reason: Some("the JSON response body is not valid JSON".to_owned()),
             })?;
-            let response: Value =
-                serde_json::from_str(&text).map_err(|_| ChatError::StreamEnded {
-                    reason: Some("the JSON response body is not valid JSON".to_owned()),
-                })?;
             return Ok(Events::Json(Some(response)));
         }
         Ok(Events::Sse(Box::pin(resp.bytes_stream().eventsource())))
@@ -150,11 +123,7 @@ impl Events {
     pub(crate) async fn next(&mut self) -> Result<Option<Value>, ChatError> {
         match self {
             Self::Json(slot) => Ok(slot.take().map(|response| {
-                let status = response
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("completed")
-                    .to_owned();
+                let status = response.get("status").and_then(Value::as_str).unwrap_or("completed").to_owned();
                 json!({"type": format!("response.{status}"), "response": response})
             })),
             Self::Sse(stream) => loop {
@@ -241,10 +210,7 @@ pub(crate) fn envelope_detail(body: &str, reason: Option<&str>) -> String {
 /// `code: message` of an error object; the code falls back to `type`.
 pub(crate) fn error_detail(err: &Value) -> Option<String> {
     let text = |k: &str| {
-        err.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(|s| crate::render::one_line(s, BODY_EXCERPT))
+        err.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| crate::render::one_line(s, BODY_EXCERPT))
     };
     let message = text("message");
     let code = text("code").or_else(|| text("type"));
@@ -263,9 +229,5 @@ fn root_cause(e: &reqwest::Error) -> String {
         cause = next;
     }
     let text = cause.to_string();
-    if e.is_timeout() && !text.contains("timed out") {
-        format!("timed out ({text})")
-    } else {
-        text
-    }
+    if e.is_timeout() && !text.contains("timed out") { format!("timed out ({text})") } else { text }
 }

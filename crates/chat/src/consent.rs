@@ -26,11 +26,7 @@ impl Consent {
 
 /// A `server_label` fit for printing; servers may omit it.
 pub(crate) fn display_label(server_label: &str) -> String {
-    if server_label.trim().is_empty() {
-        "a tool".to_owned()
-    } else {
-        crate::render::clean(server_label)
-    }
+    if server_label.trim().is_empty() { "a tool".to_owned() } else { crate::render::clean(server_label) }
 }
 
 /// Checks a consent link before it is printed or opened, returning it normalized.
@@ -42,19 +38,14 @@ pub fn validate_consent_link(link: &str) -> Result<String, String> {
     if link.is_empty() {
         return Err("the link is empty".to_owned());
     }
-    if link
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || is_invisible(c))
-    {
+    if link.chars().any(|c| c.is_control() || c.is_whitespace() || is_invisible(c)) {
         return Err("the link contains control, space or invisible characters".to_owned());
     }
     if link.contains('\\') {
         return Err("the link contains a backslash".to_owned());
     }
     let lower = link.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     match rest {
         None => return Err("the link is not an absolute https:// URL".to_owned()),
         Some(r) if r.is_empty() || r.starts_with('/') => {
@@ -66,9 +57,7 @@ pub fn validate_consent_link(link: &str) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the link carries credentials".to_owned());
     }
-    let host = url
-        .host()
-        .ok_or_else(|| "the link has no host".to_owned())?;
+    let host = url.host().ok_or_else(|| "the link has no host".to_owned())?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&host) => {}
@@ -105,19 +94,13 @@ pub(crate) struct ConsentTracker {
 impl ConsentTracker {
     /// A tracker allowing `max_retries` re-sends per source.
     pub(crate) fn new(max_retries: u32) -> Self {
-        Self {
-            max_retries,
-            asks: HashMap::new(),
-        }
+        Self { max_retries, asks: HashMap::new() }
     }
 
     /// Records one response that asked for consent for `labels`. Returns the first source that
     /// has now asked more often than re-sends allow (so another re-send would loop). Sources
     /// that did not ask this time start over.
-    pub(crate) fn record<'a>(
-        &mut self,
-        labels: impl IntoIterator<Item = &'a str>,
-    ) -> Option<String> {
+    pub(crate) fn record<'a>(&mut self, labels: impl IntoIterator<Item = &'a str>) -> Option<String> {
         let mut labels: Vec<&str> = labels.into_iter().collect();
         let mut seen = std::collections::HashSet::new();
         labels.retain(|l| seen.insert(*l));
@@ -137,17 +120,11 @@ impl ConsentTracker {
 /// The lines printed when the consent loop is stopped.
 pub(crate) fn loop_explanation(label: &str, retries: u32) -> Vec<String> {
     vec![
-        format!(
-            "error: {label} still asks for consent after {retries} re-send(s); stopping instead of looping"
-        ),
+        format!("error: {label} still asks for consent after {retries} re-send(s); stopping instead of looping"),
         "Likely causes:".to_owned(),
-        "  - the connection is missing scopes the tool needs (check the OAuth connection's scopes)"
-            .to_owned(),
-        "  - the redirect URI is not registered with the OAuth app, so sign-in never completed"
-            .to_owned(),
-        "  - consent was given in another account or tenant than the user the agent runs as"
-            .to_owned(),
-        "  - the toolbox source fails right after consent (check the server and proxy logs)"
-            .to_owned(),
+        "  - the connection is missing scopes the tool needs (check the OAuth connection's scopes)".to_owned(),
+        "  - the redirect URI is not registered with the OAuth app, so sign-in never completed".to_owned(),
+        "  - consent was given in another account or tenant than the user the agent runs as".to_owned(),
+        "  - the toolbox source fails right after consent (check the server and proxy logs)".to_owned(),
     ]
 }

@@ -60,14 +60,7 @@ pub async fn run_with_io(
         }
     };
     let prompt = args.prompt.clone();
-    let mut session = repl::Session::new(
-        args,
-        client,
-        Box::pin(input),
-        Box::new(out),
-        Box::new(err),
-        browser,
-    );
+    let mut session = repl::Session::new(args, client, Box::pin(input), Box::new(out), Box::new(err), browser);
     match prompt {
         Some(p) => session.once(p).await,
         None => session.repl().await,

@@ -44,10 +44,7 @@ pub(crate) struct Turn {
 impl Turn {
     /// A fresh turn; `quiet` suppresses all streaming output.
     pub(crate) fn new(quiet: bool) -> Self {
-        Self {
-            quiet,
-            ..Self::default()
-        }
+        Self { quiet, ..Self::default() }
     }
 
     /// Handles one event. Returns the Response of a terminal event.
@@ -55,10 +52,7 @@ impl Turn {
         let kind = ev.get("type").and_then(Value::as_str).unwrap_or_default();
         match kind {
             "response.output_text.delta" => {
-                let id = ev
-                    .get("item_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+                let id = ev.get("item_id").and_then(Value::as_str).unwrap_or_default();
                 self.streamed.insert(id.to_owned());
                 if let Some(delta) = ev.get("delta").and_then(Value::as_str) {
                     self.text(out, delta);
@@ -79,13 +73,11 @@ impl Turn {
                 }
             }
             "response.oauth_consent_requested" => self.collect(ev),
-            "response.completed"
-            | "response.failed"
-            | "response.incomplete"
-            | "response.cancelled" => {
-                let mut response = ev.get("response").cloned().unwrap_or_else(
-                    || serde_json::json!({"status": kind.trim_start_matches("response.")}),
-                );
+            "response.completed" | "response.failed" | "response.incomplete" | "response.cancelled" => {
+                let mut response = ev
+                    .get("response")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({"status": kind.trim_start_matches("response.")}));
                 if response.get("status").and_then(Value::as_str).is_none()
                     && let Some(obj) = response.as_object_mut()
                 {
@@ -170,10 +162,8 @@ impl Turn {
     /// Records a consent request (item or event shape), distinct by link.
     fn collect(&mut self, v: &Value) {
         let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-        let consent = Consent {
-            server_label: field("server_label").to_owned(),
-            link: field("consent_link").trim().to_owned(),
-        };
+        let consent =
+            Consent { server_label: field("server_label").to_owned(), link: field("consent_link").trim().to_owned() };
         if !self.consents.iter().any(|c| c.link == consent.link) {
             self.consents.push(consent);
         }
@@ -183,10 +173,7 @@ impl Turn {
         if self.quiet {
             return;
         }
-        let text: String = text
-            .chars()
-            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-            .collect();
+        let text: String = text.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect();
         if text.is_empty() {
             return;
         }
@@ -223,11 +210,7 @@ fn item_type(item: &Value) -> &str {
 }
 
 fn item_key(item: &Value, index: Option<u64>) -> String {
-    match item
-        .get("id")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
+    match item.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         Some(id) => id.to_owned(),
         None => format!("#{}", index.unwrap_or(u64::MAX)),
     }
@@ -238,11 +221,7 @@ fn message_text(item: &Value) -> String {
     let parts = item.get("content").and_then(Value::as_array);
     let mut text = String::new();
     for part in parts.into_iter().flatten() {
-        if let Some(t) = part
-            .get("text")
-            .or_else(|| part.get("refusal"))
-            .and_then(Value::as_str)
-        {
+        if let Some(t) = part.get("text").or_else(|| part.get("refusal")).and_then(Value::as_str) {
             text.push_str(t);
         }
     }

@@ -61,16 +61,7 @@ impl<'a> Session<'a> {
         browser: &'a dyn Browser,
     ) -> Self {
         let interactive = args.prompt.is_none();
-        Self {
-            args,
-            client,
-            input,
-            out,
-            err,
-            browser,
-            previous: None,
-            interactive,
-        }
+        Self { args, client, input, out, err, browser, previous: None, interactive }
     }
 
     /// `--prompt`: one request, no questions asked.
@@ -83,10 +74,7 @@ impl<'a> Session<'a> {
 
     /// The REPL: one prompt per line until `/quit` or end of input.
     pub(crate) async fn repl(&mut self) -> i32 {
-        let banner = format!(
-            "agenthost chat: {} (/quit or end of input to leave)",
-            self.client.endpoint()
-        );
+        let banner = format!("agenthost chat: {} (/quit or end of input to leave)", self.client.endpoint());
         self.say(&banner);
         loop {
             self.prompt("> ");
@@ -131,10 +119,10 @@ impl<'a> Session<'a> {
             let status = field("status").unwrap_or_default();
             let id = field("id").filter(|s| !s.is_empty());
             if status == "failed" || status == "cancelled" {
-                let detail = response.get("error").and_then(error_detail).map_or_else(
-                    || format!("response {status}"),
-                    |d| format!("response {status}: {d}"),
-                );
+                let detail = response
+                    .get("error")
+                    .and_then(error_detail)
+                    .map_or_else(|| format!("response {status}"), |d| format!("response {status}: {d}"));
                 self.warn(&format!("error: {detail}"));
                 return End::Failed(RESPONSE_FAILED);
             }
@@ -191,11 +179,7 @@ impl<'a> Session<'a> {
     }
 
     /// One request: send, render every event, return the terminal Response.
-    async fn exchange(
-        &mut self,
-        input: &Value,
-        base: Option<&str>,
-    ) -> Result<(Value, Turn), ChatError> {
+    async fn exchange(&mut self, input: &Value, base: Option<&str>) -> Result<(Value, Turn), ChatError> {
         let body = self.body(input, base);
         let mut events = self.client.send(&body).await?;
         let mut turn = Turn::new(self.args.json);
@@ -214,8 +198,8 @@ impl<'a> Session<'a> {
             };
             if event.get("type").and_then(Value::as_str) == Some("error") {
                 turn.end_line(&mut *self.out);
-                let detail = error_detail(event.get("error").unwrap_or(&event))
-                    .unwrap_or_else(|| "no details".to_owned());
+                let detail =
+                    error_detail(event.get("error").unwrap_or(&event)).unwrap_or_else(|| "no details".to_owned());
                 return Err(ChatError::StreamError { detail });
             }
             if let Some(response) = turn.on_event(&event, &mut *self.out) {

@@ -43,10 +43,7 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        Self {
-            refresh_margin: Duration::from_secs(5 * 60),
-            failure_cooldown: Duration::from_secs(10),
-        }
+        Self { refresh_margin: Duration::from_secs(5 * 60), failure_cooldown: Duration::from_secs(10) }
     }
 }
 
@@ -82,11 +79,7 @@ struct Cached {
 
 impl Cached {
     fn needs_refresh(&self, now: SystemTime, margin: Duration) -> bool {
-        let lifetime = self
-            .token
-            .expires_at()
-            .duration_since(self.obtained_at)
-            .unwrap_or(Duration::ZERO);
+        let lifetime = self.token.expires_at().duration_since(self.obtained_at).unwrap_or(Duration::ZERO);
         let margin = margin.min(lifetime / 2);
         self.token.remaining_at(now) <= margin
     }
@@ -100,12 +93,7 @@ impl<P: TokenProvider> CachedProvider<P> {
 
     /// Caches `inner` with `opts`.
     pub fn with_options(inner: P, opts: CacheOptions) -> Self {
-        Self {
-            inner,
-            opts,
-            clock: Arc::new(SystemClock),
-            entries: parking_lot::Mutex::new(HashMap::new()),
-        }
+        Self { inner, opts, clock: Arc::new(SystemClock), entries: parking_lot::Mutex::new(HashMap::new()) }
     }
 
     /// Replaces the clock (for tests).
@@ -139,20 +127,13 @@ impl<P: TokenProvider> CachedProvider<P> {
         state.generation = state.generation.wrapping_add(1);
         match result {
             Ok(token) => {
-                state.cached = Some(Cached {
-                    token: token.clone(),
-                    obtained_at: now,
-                });
+                state.cached = Some(Cached { token: token.clone(), obtained_at: now });
                 state.last_error = None;
                 state.failed_at = None;
                 Ok(token)
             }
             Err(error) => {
-                let usable = state
-                    .cached
-                    .as_ref()
-                    .filter(|c| !c.token.is_expired_at(now))
-                    .map(|c| c.token.clone());
+                let usable = state.cached.as_ref().filter(|c| !c.token.is_expired_at(now)).map(|c| c.token.clone());
                 state.last_error = Some(error.clone());
                 match usable {
                     Some(token) => {
@@ -187,8 +168,7 @@ impl<P: TokenProvider> TokenProvider for CachedProvider<P> {
                 Some(c) if !c.needs_refresh(now, margin) => return Ok(c.token.clone()),
                 Some(c) if !c.token.is_expired_at(now) => {
                     let cooling = state.failed_at.is_some_and(|at| {
-                        now.duration_since(at).unwrap_or(Duration::ZERO)
-                            < self.opts.failure_cooldown
+                        now.duration_since(at).unwrap_or(Duration::ZERO) < self.opts.failure_cooldown
                     });
                     if cooling {
                         return Ok(c.token.clone());

@@ -100,10 +100,7 @@ pub struct EnvOptions {
 
 /// Builds the provider selected by the environment (precedence in the [module docs](self)),
 /// or `Ok(None)` if none is configured. Errors only for present but invalid values.
-pub fn from_env<E: Env + ?Sized>(
-    env: &E,
-    opts: &EnvOptions,
-) -> Result<Option<Arc<dyn TokenProvider>>, TokenError> {
+pub fn from_env<E: Env + ?Sized>(env: &E, opts: &EnvOptions) -> Result<Option<Arc<dyn TokenProvider>>, TokenError> {
     let get = |key: &str| env.get(key).filter(|v| !v.trim().is_empty());
 
     if let Some(token) = opts.static_token_var.as_deref().and_then(get) {
@@ -117,13 +114,8 @@ pub fn from_env<E: Env + ?Sized>(
     match (&token_file, &client_id, &tenant_id) {
         (Some(file), Some(client), Some(tenant)) => {
             let authority = get(vars::AZURE_AUTHORITY_HOST);
-            let provider = WorkloadIdentity::new(
-                tenant,
-                client,
-                PathBuf::from(file),
-                authority.as_deref(),
-                &opts.http,
-            )?;
+            let provider =
+                WorkloadIdentity::new(tenant, client, PathBuf::from(file), authority.as_deref(), &opts.http)?;
             tracing::info!(kind = "workload_identity", "using workload identity");
             return Ok(Some(cached(provider, opts)));
         }
@@ -145,29 +137,17 @@ pub fn from_env<E: Env + ?Sized>(
     };
     let msi_endpoint = get(vars::MSI_ENDPOINT);
     let managed = match (app_service, msi_endpoint) {
-        (Some((endpoint, header)), _) => Some(ManagedIdentity::app_service(
-            &endpoint,
-            header,
-            mi_client_id.clone(),
-            &opts.http,
-        )?),
+        (Some((endpoint, header)), _) => {
+            Some(ManagedIdentity::app_service(&endpoint, header, mi_client_id.clone(), &opts.http)?)
+        }
         (None, Some(endpoint)) => match get(vars::MSI_SECRET) {
-            Some(secret) => Some(ManagedIdentity::app_service(
-                &endpoint,
-                secret,
-                mi_client_id.clone(),
-                &opts.http,
-            )?),
+            Some(secret) => Some(ManagedIdentity::app_service(&endpoint, secret, mi_client_id.clone(), &opts.http)?),
             None => Some(ManagedIdentity::cloud_shell(&endpoint, &opts.http)?),
         },
         (None, None) if opts.allow_imds => {
             let endpoint = get(vars::AZURE_POD_IDENTITY_AUTHORITY_HOST)
                 .map(|host| format!("{}{IMDS_TOKEN_PATH}", host.trim().trim_end_matches('/')));
-            Some(ManagedIdentity::imds(
-                endpoint.as_deref(),
-                mi_client_id.clone(),
-                &opts.http,
-            )?)
+            Some(ManagedIdentity::imds(endpoint.as_deref(), mi_client_id.clone(), &opts.http)?)
         }
         (None, None) => None,
     };

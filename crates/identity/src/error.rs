@@ -84,22 +84,15 @@ impl TokenError {
     }
 
     pub(crate) fn federated_file(path: PathBuf, source: std::io::Error) -> Self {
-        Self::FederatedTokenFile {
-            path,
-            source: Arc::new(source),
-        }
+        Self::FederatedTokenFile { path, source: Arc::new(source) }
     }
 
     pub(crate) fn invalid_config(reason: impl Into<String>) -> Self {
-        Self::InvalidConfig {
-            reason: reason.into(),
-        }
+        Self::InvalidConfig { reason: reason.into() }
     }
 
     pub(crate) fn invalid_response(reason: impl Into<String>) -> Self {
-        Self::InvalidResponse {
-            reason: reason.into(),
-        }
+        Self::InvalidResponse { reason: reason.into() }
     }
 }
 

@@ -71,13 +71,9 @@ impl HttpClient {
         if !use_env_proxy {
             builder = builder.no_proxy();
         }
-        let client = builder
-            .build()
-            .map_err(|e| TokenError::invalid_config(format!("cannot build HTTP client: {e}")))?;
-        Ok(Self {
-            client,
-            opts: opts.clone(),
-        })
+        let client =
+            builder.build().map_err(|e| TokenError::invalid_config(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self { client, opts: opts.clone() })
     }
 
     /// Sends the request built by `build` (rebuilt per attempt), retrying transient
@@ -100,9 +96,7 @@ impl HttpClient {
             };
             let retryable = match &failure.error {
                 TokenError::Transport { connect, .. } => *connect,
-                TokenError::Http { status, .. } => {
-                    is_retryable_status(*status) || extra_retry.contains(status)
-                }
+                TokenError::Http { status, .. } => is_retryable_status(*status) || extra_retry.contains(status),
                 _ => false,
             };
             if !retryable || attempt >= self.opts.max_retries {
@@ -125,32 +119,19 @@ impl HttpClient {
 
     fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
-        self.opts
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.opts.max_backoff)
+        self.opts.initial_backoff.saturating_mul(factor).min(self.opts.max_backoff)
     }
 
     async fn attempt<F>(&self, build: &F, secrets: &[&str]) -> Result<AccessToken, Failure>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sync,
     {
-        let no_retry_after = |error| Failure {
-            error,
-            retry_after: None,
-        };
-        let mut response = build(&self.client)
-            .send()
-            .await
-            .map_err(|e| no_retry_after(self.map_reqwest(e)))?;
+        let no_retry_after = |error| Failure { error, retry_after: None };
+        let mut response = build(&self.client).send().await.map_err(|e| no_retry_after(self.map_reqwest(e)))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| no_retry_after(self.map_reqwest(e)))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| no_retry_after(self.map_reqwest(e)))? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(no_retry_after(TokenError::invalid_response(format!(
                     "HTTP {} body exceeds {MAX_BODY_BYTES} bytes",
@@ -163,26 +144,14 @@ impl HttpClient {
             return parse_token_response(&body, SystemTime::now()).map_err(no_retry_after);
         }
         let (code, description) = parse_error_body(&body, secrets);
-        Err(Failure {
-            error: TokenError::Http {
-                status: status.as_u16(),
-                code,
-                description,
-            },
-            retry_after,
-        })
+        Err(Failure { error: TokenError::Http { status: status.as_u16(), code, description }, retry_after })
     }
 
     fn map_reqwest(&self, e: reqwest::Error) -> TokenError {
         if e.is_timeout() {
-            TokenError::Timeout {
-                timeout: self.opts.timeout,
-            }
+            TokenError::Timeout { timeout: self.opts.timeout }
         } else {
-            TokenError::Transport {
-                connect: e.is_connect(),
-                source: std::sync::Arc::new(e),
-            }
+            TokenError::Transport { connect: e.is_connect(), source: std::sync::Arc::new(e) }
         }
     }
 }
@@ -199,16 +168,9 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Parses `{access_token, expires_in | expires_on}`. `expires_in` (relative, immune to
 /// clock skew) wins over `expires_on` (epoch seconds); both may be numbers or strings.
-pub(crate) fn parse_token_response(
-    body: &[u8],
-    now: SystemTime,
-) -> Result<AccessToken, TokenError> {
+pub(crate) fn parse_token_response(body: &[u8], now: SystemTime) -> Result<AccessToken, TokenError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        TokenError::invalid_response(format!(
-            "body is not JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+        TokenError::invalid_response(format!("body is not JSON (line {}, column {})", e.line(), e.column()))
     })?;
     let Some(obj) = value.as_object() else {
         return Err(TokenError::invalid_response("body is not a JSON object"));
@@ -223,12 +185,9 @@ pub(crate) fn parse_token_response(
     } else if let Some(v) = obj.get("expires_on") {
         UNIX_EPOCH.checked_add(Duration::from_secs(seconds_field(v, "expires_on")?))
     } else {
-        return Err(TokenError::invalid_response(
-            "missing expires_in and expires_on",
-        ));
+        return Err(TokenError::invalid_response("missing expires_in and expires_on"));
     };
-    let expires_at =
-        expires_at.ok_or_else(|| TokenError::invalid_response("token expiry is out of range"))?;
+    let expires_at = expires_at.ok_or_else(|| TokenError::invalid_response("token expiry is out of range"))?;
     Ok(AccessToken::new(token, expires_at))
 }
 
@@ -238,9 +197,7 @@ fn seconds_field(value: &Value, name: &str) -> Result<u64, TokenError> {
         Value::String(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
-    parsed.ok_or_else(|| {
-        TokenError::invalid_response(format!("{name} is not a non-negative integer of seconds"))
-    })
+    parsed.ok_or_else(|| TokenError::invalid_response(format!("{name} is not a non-negative integer of seconds")))
 }
 
 /// Extracts `(code, description)` from an OAuth (`error`, `error_description`), Azure
@@ -253,15 +210,9 @@ fn parse_error_body(body: &[u8], secrets: &[&str]) -> (Option<String>, Option<St
     let (code, description) = match value.get("error") {
         Some(Value::String(code)) => (Some(code.clone()), text(value.get("error_description"))),
         Some(Value::Object(err)) => (text(err.get("code")), text(err.get("message"))),
-        _ => (
-            None,
-            text(value.get("message").or_else(|| value.get("Message"))),
-        ),
+        _ => (None, text(value.get("message").or_else(|| value.get("Message")))),
     };
-    (
-        code.map(|c| scrub(&c, secrets, MAX_CODE_CHARS)),
-        description.map(|d| scrub(&d, secrets, MAX_DESCRIPTION_CHARS)),
-    )
+    (code.map(|c| scrub(&c, secrets, MAX_CODE_CHARS)), description.map(|d| scrub(&d, secrets, MAX_DESCRIPTION_CHARS)))
 }
 
 /// Removes every occurrence of `secrets` and anything shaped like a JWT, then truncates.

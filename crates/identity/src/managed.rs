@@ -47,10 +47,7 @@ impl ManagedIdentity {
         let header = identity_header.into();
         sensitive_header(&header)?;
         Self::build(
-            Source::AppService {
-                endpoint: parse_endpoint(endpoint, "identity endpoint")?,
-                header,
-            },
+            Source::AppService { endpoint: parse_endpoint(endpoint, "identity endpoint")?, header },
             client_id,
             http,
         )
@@ -59,31 +56,17 @@ impl ManagedIdentity {
     /// Cloud Shell: `POST {endpoint}` with form `resource=..` and `Metadata: true`.
     /// User-assigned identities are not supported there.
     pub fn cloud_shell(endpoint: &str, http: &HttpOptions) -> Result<Self, TokenError> {
-        Self::build(
-            Source::CloudShell {
-                endpoint: parse_endpoint(endpoint, "MSI endpoint")?,
-            },
-            None,
-            http,
-        )
+        Self::build(Source::CloudShell { endpoint: parse_endpoint(endpoint, "MSI endpoint")? }, None, http)
     }
 
     /// IMDS: `GET {endpoint}?api-version=2018-02-01&resource=..[&client_id=..]` with
     /// `Metadata: true`. `endpoint` defaults to [`IMDS_ENDPOINT`].
-    pub fn imds(
-        endpoint: Option<&str>,
-        client_id: Option<String>,
-        http: &HttpOptions,
-    ) -> Result<Self, TokenError> {
+    pub fn imds(endpoint: Option<&str>, client_id: Option<String>, http: &HttpOptions) -> Result<Self, TokenError> {
         let endpoint = parse_endpoint(endpoint.unwrap_or(IMDS_ENDPOINT), "IMDS endpoint")?;
         Self::build(Source::Imds { endpoint }, client_id, http)
     }
 
-    fn build(
-        source: Source,
-        client_id: Option<String>,
-        http: &HttpOptions,
-    ) -> Result<Self, TokenError> {
+    fn build(source: Source, client_id: Option<String>, http: &HttpOptions) -> Result<Self, TokenError> {
         Ok(Self {
             source,
             client_id: client_id.filter(|c| !c.trim().is_empty()),
@@ -110,9 +93,7 @@ impl ManagedIdentity {
         let mut url = endpoint.clone();
         {
             let mut query = url.query_pairs_mut();
-            query
-                .append_pair("api-version", api_version)
-                .append_pair("resource", resource);
+            query.append_pair("api-version", api_version).append_pair("resource", resource);
             if let Some(client_id) = &self.client_id {
                 query.append_pair("client_id", client_id);
             }
@@ -125,12 +106,7 @@ impl ManagedIdentity {
 impl TokenProvider for ManagedIdentity {
     async fn token(&self, scope: &str) -> Result<AccessToken, TokenError> {
         let resource = scope_to_resource(scope)?;
-        tracing::debug!(
-            kind = "managed_identity",
-            source = self.source_name(),
-            scope,
-            "requesting token"
-        );
+        tracing::debug!(kind = "managed_identity", source = self.source_name(), scope, "requesting token");
         let metadata = HeaderValue::from_static("true");
         let token = match &self.source {
             Source::AppService { endpoint, header } => {
@@ -138,10 +114,7 @@ impl TokenProvider for ManagedIdentity {
                 let value = sensitive_header(header)?;
                 self.http
                     .fetch_token(
-                        |c| {
-                            c.get(url.clone())
-                                .header("X-IDENTITY-HEADER", value.clone())
-                        },
+                        |c| c.get(url.clone()).header("X-IDENTITY-HEADER", value.clone()),
                         &[],
                         &[header.expose()],
                     )
@@ -150,17 +123,12 @@ impl TokenProvider for ManagedIdentity {
             Source::Imds { endpoint } => {
                 let url = self.query_url(endpoint, IMDS_API_VERSION, resource);
                 self.http
-                    .fetch_token(
-                        |c| c.get(url.clone()).header("Metadata", metadata.clone()),
-                        IMDS_EXTRA_RETRY,
-                        &[],
-                    )
+                    .fetch_token(|c| c.get(url.clone()).header("Metadata", metadata.clone()), IMDS_EXTRA_RETRY, &[])
                     .await?
             }
             Source::CloudShell { endpoint } => {
-                let body = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("resource", resource)
-                    .finish();
+                let body =
+                    url::form_urlencoded::Serializer::new(String::new()).append_pair("resource", resource).finish();
                 self.http
                     .fetch_token(
                         |c| {
@@ -191,21 +159,18 @@ impl TokenProvider for ManagedIdentity {
 
 /// The identity header as a header value marked sensitive (redacted in `Debug`).
 fn sensitive_header(secret: &Secret) -> Result<HeaderValue, TokenError> {
-    let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| {
-        TokenError::invalid_config("identity header is not a valid HTTP header value")
-    })?;
+    let mut value = HeaderValue::from_str(secret.expose())
+        .map_err(|_| TokenError::invalid_config("identity header is not a valid HTTP header value"))?;
     value.set_sensitive(true);
     Ok(value)
 }
 
 /// Parses an absolute `http`/`https` endpoint URL; the message does not echo the value.
 pub(crate) fn parse_endpoint(value: &str, what: &str) -> Result<Url, TokenError> {
-    let url = Url::parse(value.trim())
-        .map_err(|e| TokenError::invalid_config(format!("{what} is not a valid URL: {e}")))?;
+    let url =
+        Url::parse(value.trim()).map_err(|e| TokenError::invalid_config(format!("{what} is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(TokenError::invalid_config(format!(
-            "{what} must be an http(s) URL with a host"
-        )));
+        return Err(TokenError::invalid_config(format!("{what} must be an http(s) URL with a host")));
     }
     Ok(url)
 }

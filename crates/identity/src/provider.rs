@@ -38,9 +38,7 @@ pub struct StaticToken {
 impl StaticToken {
     /// Wraps `secret` as a token that never expires.
     pub fn new(secret: impl Into<Secret>) -> Self {
-        Self {
-            token: AccessToken::never_expiring(secret),
-        }
+        Self { token: AccessToken::never_expiring(secret) }
     }
 }
 
@@ -58,10 +56,7 @@ impl TokenProvider for StaticToken {
 /// Checks that `scope` is a single, non-empty scope and returns it trimmed.
 pub(crate) fn validate_scope(scope: &str) -> Result<&str, TokenError> {
     let trimmed = scope.trim();
-    let invalid = |reason| TokenError::InvalidScope {
-        scope: scope.to_owned(),
-        reason,
-    };
+    let invalid = |reason| TokenError::InvalidScope { scope: scope.to_owned(), reason };
     if trimmed.is_empty() {
         return Err(invalid("scope is empty"));
     }
@@ -90,14 +85,8 @@ mod tests {
 
     #[test]
     fn resource_strips_default_suffix() {
-        assert_eq!(
-            scope_to_resource("https://ai.azure.com/.default").ok(),
-            Some("https://ai.azure.com")
-        );
-        assert_eq!(
-            scope_to_resource("https://ai.azure.com").ok(),
-            Some("https://ai.azure.com")
-        );
+        assert_eq!(scope_to_resource("https://ai.azure.com/.default").ok(), Some("https://ai.azure.com"));
+        assert_eq!(scope_to_resource("https://ai.azure.com").ok(), Some("https://ai.azure.com"));
         assert!(scope_to_resource("/.default").is_err());
         assert!(scope_to_resource(" ").is_err());
         assert!(scope_to_resource("a/.default b/.default").is_err());

@@ -53,10 +53,7 @@ pub struct AccessToken {
 impl AccessToken {
     /// A token that expires at `expires_at`.
     pub fn new(secret: impl Into<Secret>, expires_at: SystemTime) -> Self {
-        Self {
-            secret: secret.into(),
-            expires_at,
-        }
+        Self { secret: secret.into(), expires_at }
     }
 
     /// A token that never expires in practice (its expiry is [`far_future`]).
@@ -81,9 +78,7 @@ impl AccessToken {
 
     /// Time left at `now` (zero once expired).
     pub fn remaining_at(&self, now: SystemTime) -> Duration {
-        self.expires_at
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO)
+        self.expires_at.duration_since(now).unwrap_or(Duration::ZERO)
     }
 }
 

@@ -17,8 +17,7 @@ use crate::token::{AccessToken, Secret};
 /// The default Entra authority host.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com/";
 /// The `client_assertion_type` for a JWT client assertion.
-pub const JWT_BEARER_ASSERTION_TYPE: &str =
-    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// Tokens for an Entra application through a federated (Kubernetes) credential.
 #[derive(Debug)]
@@ -43,22 +42,15 @@ impl WorkloadIdentity {
         let tenant_ok = !tenant_id.is_empty()
             && tenant_id != "."
             && tenant_id != ".."
-            && tenant_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            && tenant_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
         if !tenant_ok {
-            return Err(TokenError::invalid_config(
-                "tenant id must be a GUID or domain name",
-            ));
+            return Err(TokenError::invalid_config("tenant id must be a GUID or domain name"));
         }
         let client_id = client_id.trim();
         if client_id.is_empty() {
             return Err(TokenError::invalid_config("client id is empty"));
         }
-        let mut authority = parse_endpoint(
-            authority_host.unwrap_or(DEFAULT_AUTHORITY_HOST),
-            "authority host",
-        )?;
+        let mut authority = parse_endpoint(authority_host.unwrap_or(DEFAULT_AUTHORITY_HOST), "authority host")?;
         authority.set_query(None);
         authority.set_fragment(None);
         if !authority.path().ends_with('/') {
@@ -120,8 +112,7 @@ impl TokenProvider for WorkloadIdentity {
             .append_pair("client_assertion_type", JWT_BEARER_ASSERTION_TYPE)
             .append_pair("client_assertion", assertion.expose())
             .finish();
-        let encoded: String =
-            url::form_urlencoded::byte_serialize(assertion.expose().as_bytes()).collect();
+        let encoded: String = url::form_urlencoded::byte_serialize(assertion.expose().as_bytes()).collect();
         let token = self
             .http
             .fetch_token(

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agenthost_identity::{
-    AccessToken, COGNITIVE_SERVICES_SCOPE, CacheOptions, CachedProvider, Clock, ManagedIdentity,
-    TOOLBOX_SCOPE, TokenError, TokenProvider,
+    AccessToken, COGNITIVE_SERVICES_SCOPE, CacheOptions, CachedProvider, Clock, ManagedIdentity, TOOLBOX_SCOPE,
+    TokenError, TokenProvider,
 };
 use common::{ManualClock, Mock, Reply, fast_http};
 use tokio::sync::{Semaphore, watch};
@@ -51,16 +51,9 @@ impl TokenProvider for Fake {
         self.entered.send_modify(|v| *v = n);
         self.gate.acquire().await.expect("gate").forget();
         if self.fail.load(Ordering::SeqCst) {
-            return Err(TokenError::Http {
-                status: 503,
-                code: None,
-                description: None,
-            });
+            return Err(TokenError::Http { status: 503, code: None, description: None });
         }
-        Ok(AccessToken::new(
-            format!("fake-{n}"),
-            self.clock.now() + self.lifetime,
-        ))
+        Ok(AccessToken::new(format!("fake-{n}"), self.clock.now() + self.lifetime))
     }
 
     fn kind(&self) -> &'static str {
@@ -73,21 +66,12 @@ fn start() -> Arc<ManualClock> {
 }
 
 fn cached(fake: &Arc<Fake>, clock: &Arc<ManualClock>) -> CachedProvider<Arc<Fake>> {
-    let opts = CacheOptions {
-        refresh_margin: 5 * MIN,
-        failure_cooldown: Duration::from_secs(10),
-    };
+    let opts = CacheOptions { refresh_margin: 5 * MIN, failure_cooldown: Duration::from_secs(10) };
     CachedProvider::with_options(Arc::clone(fake), opts).with_clock(Arc::clone(clock) as _)
 }
 
 async fn secret(provider: &impl TokenProvider) -> String {
-    provider
-        .token(TOOLBOX_SCOPE)
-        .await
-        .expect("token")
-        .secret()
-        .expose()
-        .to_owned()
+    provider.token(TOOLBOX_SCOPE).await.expect("token").secret().expose().to_owned()
 }
 
 #[tokio::test]
@@ -117,11 +101,7 @@ async fn refreshes_once_inside_the_margin() {
     assert_eq!(secret(&cached).await, "fake-1", "6 min left: still fresh");
     assert_eq!(fake.calls(), 1);
     clock.advance(MIN + Duration::from_secs(1));
-    assert_eq!(
-        secret(&cached).await,
-        "fake-2",
-        "under 5 min left: refreshed"
-    );
+    assert_eq!(secret(&cached).await, "fake-2", "under 5 min left: refreshed");
     assert_eq!(secret(&cached).await, "fake-2");
     assert_eq!(fake.calls(), 2);
 }
@@ -178,10 +158,7 @@ async fn concurrent_callers_share_one_failure() {
     mock.open_gate();
     for task in tasks {
         let err = task.await.expect("join").expect_err("must fail");
-        assert!(
-            matches!(err, TokenError::Http { status: 400, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, TokenError::Http { status: 400, .. }), "{err:?}");
     }
     assert_eq!(mock.hits(), 1);
 }
@@ -199,11 +176,7 @@ async fn callers_with_a_valid_token_do_not_wait_for_a_refresh() {
         let cached = Arc::clone(&cached);
         tokio::spawn(async move { secret(&*cached).await })
     };
-    fake.entered
-        .subscribe()
-        .wait_for(|n| *n >= 2)
-        .await
-        .expect("entered");
+    fake.entered.subscribe().wait_for(|n| *n >= 2).await.expect("entered");
     let during = tokio::time::timeout(Duration::from_secs(10), secret(&*cached))
         .await
         .expect("must not wait on the in-flight refresh");
@@ -222,11 +195,7 @@ async fn failed_refresh_keeps_serving_the_valid_token() {
     fake.fail.store(true, Ordering::SeqCst);
 
     clock.advance(57 * MIN);
-    assert_eq!(
-        secret(&cached).await,
-        "fake-1",
-        "refresh failed, old token still valid"
-    );
+    assert_eq!(secret(&cached).await, "fake-1", "refresh failed, old token still valid");
     assert_eq!(fake.calls(), 2);
     clock.advance(Duration::from_secs(5));
     assert_eq!(secret(&cached).await, "fake-1");
@@ -236,21 +205,11 @@ async fn failed_refresh_keeps_serving_the_valid_token() {
     assert_eq!(fake.calls(), 3, "retried after the cooldown");
 
     clock.advance(3 * MIN);
-    let err = cached
-        .token(TOOLBOX_SCOPE)
-        .await
-        .expect_err("expired and failing");
-    assert!(
-        matches!(err, TokenError::Http { status: 503, .. }),
-        "{err:?}"
-    );
+    let err = cached.token(TOOLBOX_SCOPE).await.expect_err("expired and failing");
+    assert!(matches!(err, TokenError::Http { status: 503, .. }), "{err:?}");
 
     fake.fail.store(false, Ordering::SeqCst);
-    assert_eq!(
-        secret(&cached).await,
-        "fake-5",
-        "recovers once the provider does"
-    );
+    assert_eq!(secret(&cached).await, "fake-5", "recovers once the provider does");
 }
 
 #[tokio::test]

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use agenthost_identity::{
-    Env, EnvOptions, ProcessEnv, TOOLBOX_SCOPE, TOOLBOX_TOKEN_VAR, TokenError, TokenProvider,
-    from_env,
+    Env, EnvOptions, ProcessEnv, TOOLBOX_SCOPE, TOOLBOX_TOKEN_VAR, TokenError, TokenProvider, from_env,
 };
 use common::{Mock, Reply, TempFile, fast_http};
 
@@ -23,10 +22,7 @@ fn opts(allow_imds: bool) -> EnvOptions {
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 fn build(env: &HashMap<String, String>, opts: &EnvOptions) -> Arc<dyn TokenProvider> {
@@ -34,10 +30,7 @@ fn build(env: &HashMap<String, String>, opts: &EnvOptions) -> Arc<dyn TokenProvi
 }
 
 fn query(req: &common::Recorded, key: &str) -> Option<String> {
-    req.query
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
+    req.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }
 
 #[test]
@@ -93,10 +86,7 @@ async fn workload_identity_beats_managed_identity() {
     provider.token(TOOLBOX_SCOPE).await.expect("token");
     provider.token(TOOLBOX_SCOPE).await.expect("cached token");
     let req = entra.single_request();
-    assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("POST", "/tenant-1/oauth2/v2.0/token")
-    );
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/tenant-1/oauth2/v2.0/token"));
     assert_eq!(msi.hits(), 0);
 }
 
@@ -113,14 +103,8 @@ async fn partial_workload_config_falls_through_to_app_service() {
     assert_eq!(provider.kind(), "managed_identity");
     provider.token(TOOLBOX_SCOPE).await.expect("token");
     let req = msi.single_request();
-    assert_eq!(
-        (req.method.as_str(), req.path.as_str()),
-        ("GET", "/msi/token")
-    );
-    assert_eq!(
-        req.header("x-identity-header").as_deref(),
-        Some("hdr-value")
-    );
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("GET", "/msi/token"));
+    assert_eq!(req.header("x-identity-header").as_deref(), Some("hdr-value"));
     assert_eq!(query(&req, "api-version").as_deref(), Some("2019-08-01"));
     assert_eq!(query(&req, "client_id").as_deref(), Some("azure-client"));
     assert!(!format!("{provider:?}").contains("hdr-value"));
@@ -135,40 +119,25 @@ async fn foundry_instance_client_id_is_preferred() {
         ("IDENTITY_ENDPOINT", &msi.url),
         ("IDENTITY_HEADER", "h"),
     ]);
-    build(&vars, &opts(false))
-        .token(TOOLBOX_SCOPE)
-        .await
-        .expect("token");
-    assert_eq!(
-        query(&msi.single_request(), "client_id").as_deref(),
-        Some("foundry-client")
-    );
+    build(&vars, &opts(false)).token(TOOLBOX_SCOPE).await.expect("token");
+    assert_eq!(query(&msi.single_request(), "client_id").as_deref(), Some("foundry-client"));
 }
 
 #[tokio::test]
 async fn msi_endpoint_with_secret_uses_the_app_service_protocol() {
     let msi = Mock::start(Reply::token_in(3600)).await;
     let vars = env(&[("MSI_ENDPOINT", &msi.url), ("MSI_SECRET", "msi-secret")]);
-    build(&vars, &opts(false))
-        .token(TOOLBOX_SCOPE)
-        .await
-        .expect("token");
+    build(&vars, &opts(false)).token(TOOLBOX_SCOPE).await.expect("token");
     let req = msi.single_request();
     assert_eq!(req.method, "GET");
-    assert_eq!(
-        req.header("x-identity-header").as_deref(),
-        Some("msi-secret")
-    );
+    assert_eq!(req.header("x-identity-header").as_deref(), Some("msi-secret"));
 }
 
 #[tokio::test]
 async fn msi_endpoint_alone_is_cloud_shell() {
     let msi = Mock::start(Reply::token_in(3600)).await;
     let vars = env(&[("MSI_ENDPOINT", &msi.url)]);
-    build(&vars, &opts(false))
-        .token(TOOLBOX_SCOPE)
-        .await
-        .expect("token");
+    build(&vars, &opts(false)).token(TOOLBOX_SCOPE).await.expect("token");
     let req = msi.single_request();
     assert_eq!(req.method, "POST");
     assert_eq!(req.header("metadata").as_deref(), Some("true"));
@@ -177,10 +146,7 @@ async fn msi_endpoint_alone_is_cloud_shell() {
 #[tokio::test]
 async fn imds_only_when_the_caller_opts_in() {
     let imds = Mock::start(Reply::token_in(3600)).await;
-    let vars = env(&[(
-        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
-        &format!("{}/", imds.url),
-    )]);
+    let vars = env(&[("AZURE_POD_IDENTITY_AUTHORITY_HOST", &format!("{}/", imds.url))]);
     assert!(from_env(&vars, &opts(false)).expect("ok").is_none());
 
     let provider = build(&vars, &opts(true));
@@ -194,18 +160,12 @@ async fn imds_only_when_the_caller_opts_in() {
 
 #[test]
 fn invalid_values_are_errors_not_fallthrough() {
-    let vars = env(&[
-        ("IDENTITY_ENDPOINT", "::not a url::"),
-        ("IDENTITY_HEADER", "h"),
-    ]);
+    let vars = env(&[("IDENTITY_ENDPOINT", "::not a url::"), ("IDENTITY_HEADER", "h")]);
     let err = from_env(&vars, &opts(true)).expect_err("invalid");
     assert!(matches!(err, TokenError::InvalidConfig { .. }), "{err:?}");
 
-    let vars = env(&[
-        ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
-        ("AZURE_CLIENT_ID", "c"),
-        ("AZURE_TENANT_ID", "bad/tenant"),
-    ]);
+    let vars =
+        env(&[("AZURE_FEDERATED_TOKEN_FILE", "/f"), ("AZURE_CLIENT_ID", "c"), ("AZURE_TENANT_ID", "bad/tenant")]);
     let err = from_env(&vars, &opts(true)).expect_err("invalid");
     assert!(matches!(err, TokenError::InvalidConfig { .. }), "{err:?}");
 }

@@ -2,9 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use agenthost_identity::{
-    AccessToken, CachedProvider, Secret, StaticToken, TOOLBOX_SCOPE, TokenProvider, far_future,
-};
+use agenthost_identity::{AccessToken, CachedProvider, Secret, StaticToken, TOOLBOX_SCOPE, TokenProvider, far_future};
 
 #[test]
 fn secret_prints_redacted() {
@@ -22,10 +20,7 @@ fn access_token_debug_shows_expiry_only() {
     assert!(text.contains("expires_at"), "{text}");
     assert!(token.is_expired_at(SystemTime::UNIX_EPOCH + Duration::from_secs(5)));
     assert!(!token.is_expired_at(SystemTime::UNIX_EPOCH + Duration::from_secs(4)));
-    assert_eq!(
-        token.remaining_at(SystemTime::UNIX_EPOCH + Duration::from_secs(2)),
-        Duration::from_secs(3)
-    );
+    assert_eq!(token.remaining_at(SystemTime::UNIX_EPOCH + Duration::from_secs(2)), Duration::from_secs(3));
 }
 
 #[tokio::test]

@@ -22,10 +22,7 @@ pub(crate) struct FaultCounters {
 
 impl FaultCounters {
     pub(crate) fn new(spec: &FaultSpec) -> Self {
-        Self {
-            statuses: spec.http_statuses.iter().copied().collect(),
-            drops: spec.drop_connection.unwrap_or(0),
-        }
+        Self { statuses: spec.http_statuses.iter().copied().collect(), drops: spec.drop_connection.unwrap_or(0) }
     }
 }
 
@@ -47,27 +44,19 @@ pub(crate) enum FaultAction {
     /// Close the TCP connection without a response.
     Drop,
     /// Answer with this status (text body) and optional `Retry-After`.
-    Status {
-        status: u16,
-        retry_after: Option<u64>,
-    },
+    Status { status: u16, retry_after: Option<u64> },
     /// Never answer.
     Hang,
 }
 
 /// Whether a fault is scoped to (or open to) this user.
 pub(crate) fn applies_to_user(spec: &FaultSpec, user: &str) -> bool {
-    spec.user
-        .as_deref()
-        .is_none_or(|u| user_from_label(u) == user)
+    spec.user.as_deref().is_none_or(|u| user_from_label(u) == user)
 }
 
 fn applies(spec: &FaultSpec, user: &str, method: Option<&str>) -> bool {
     applies_to_user(spec, user)
-        && spec
-            .methods
-            .as_ref()
-            .is_none_or(|methods| method.is_some_and(|m| methods.iter().any(|x| x == m)))
+        && spec.methods.as_ref().is_none_or(|methods| method.is_some_and(|m| methods.iter().any(|x| x == m)))
 }
 
 /// Combines every matching fault for one POSTed message, consuming one-shot counters.
@@ -95,10 +84,7 @@ pub(crate) fn plan(
                 counter.drops -= 1;
                 out.action = FaultAction::Drop;
             } else if let Some(status) = counter.statuses.pop_front() {
-                out.action = FaultAction::Status {
-                    status,
-                    retry_after: spec.retry_after,
-                };
+                out.action = FaultAction::Status { status, retry_after: spec.retry_after };
             }
         }
         hang |= spec.hang && matches!(method, Some("tools/list" | "tools/call"));
@@ -117,10 +103,7 @@ pub(crate) async fn execute(plan: FaultPlan, conn: Option<&ConnHandle>) -> Optio
     }
     match plan.action {
         FaultAction::None => None,
-        FaultAction::Status {
-            status,
-            retry_after,
-        } => Some(status_response(status, retry_after)),
+        FaultAction::Status { status, retry_after } => Some(status_response(status, retry_after)),
         FaultAction::Drop => {
             match conn {
                 Some(conn) => conn.drop_connection(),
@@ -145,9 +128,7 @@ fn status_response(status: u16, retry_after: Option<u64>) -> Response {
     )
         .into_response();
     if let Some(secs) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -164,9 +145,6 @@ pub(crate) fn expired_response(user: &str, id: Option<serde_json::Value>) -> Res
     });
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

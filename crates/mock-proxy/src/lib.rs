@@ -34,8 +34,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 pub use mcp::CONSENT_REQUIRED;
 pub use routes::TOOLBOX_NOT_FOUND_CODE;
 pub use scenario::{
-    Auth, Behaviour, ConsentErrorShape, FaultSpec, Mode, Placement, Scenario, ScenarioError,
-    SourceSpec, ToolSpec, ToolboxSpec, demo_scenario,
+    Auth, Behaviour, ConsentErrorShape, FaultSpec, Mode, Placement, Scenario, ScenarioError, SourceSpec, ToolSpec,
+    ToolboxSpec, demo_scenario,
 };
 pub use state::{CONTAINER_USER, RecordedRequest, StateSnapshot};
 
@@ -69,28 +69,13 @@ impl MockProxy {
             std::net::IpAddr::V4(ip) => ip.to_string(),
         };
         let base_url = format!("http://{host}:{}", addr.port());
-        let public_base = scenario
-            .public_url
-            .clone()
-            .unwrap_or_else(|| base_url.clone());
+        let public_base = scenario.public_url.clone().unwrap_or_else(|| base_url.clone());
         let shared = Arc::new(Shared::new(scenario, public_base));
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let router = routes::router(shared.clone(), &shutdown);
-        let accept_loop = tokio::spawn(server::serve(
-            listener,
-            router,
-            shutdown.clone(),
-            tracker.clone(),
-        ));
-        Ok(MockProxy {
-            addr,
-            base_url,
-            shared,
-            shutdown,
-            tracker,
-            accept_loop: Some(accept_loop),
-        })
+        let accept_loop = tokio::spawn(server::serve(listener, router, shutdown.clone(), tracker.clone()));
+        Ok(MockProxy { addr, base_url, shared, shutdown, tracker, accept_loop: Some(accept_loop) })
     }
 
     /// The bound address.

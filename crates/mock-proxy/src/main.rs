@@ -47,10 +47,7 @@ async fn main() -> ExitCode {
     let proxy = match MockProxy::start_on(scenario, args.listen).await {
         Ok(proxy) => proxy,
         Err(err) => {
-            eprintln!(
-                "agenthost-mock-proxy: cannot start on {}: {err}",
-                args.listen
-            );
+            eprintln!("agenthost-mock-proxy: cannot start on {}: {err}", args.listen);
             return ExitCode::FAILURE;
         }
     };

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
-        Implementation, JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities,
-        ServerConfig, Tool,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, Implementation, JsonObject,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
 };
@@ -64,10 +63,8 @@ fn aggregate(entries: &[Entry<'_>]) -> (String, Value) {
 /// The error of a failed `tools/list`: `failed` entries, `succeeded` healthy sources.
 fn list_error(shape: &ConsentErrorShape, failed: &[Entry<'_>], succeeded: usize) -> ErrorData {
     let (text, value) = aggregate(failed);
-    let head = format!(
-        "tools/list failed for {} tool source(s), succeeded for {succeeded} tool source(s)",
-        failed.len()
-    );
+    let head =
+        format!("tools/list failed for {} tool source(s), succeeded for {succeeded} tool source(s)", failed.len());
     let (message, data) = match shape.placement {
         Placement::Message => (format!("{head} {text}"), None),
         Placement::Data => (head, Some(value)),
@@ -86,10 +83,7 @@ pub(crate) struct ToolboxHandler {
 
 impl ToolboxHandler {
     pub(crate) fn new(shared: Arc<Shared>, toolbox: &str) -> Self {
-        Self {
-            shared,
-            toolbox: toolbox.into(),
-        }
+        Self { shared, toolbox: toolbox.into() }
     }
 
     fn spec(&self) -> Result<&ToolboxSpec, ErrorData> {
@@ -105,9 +99,7 @@ impl ToolboxHandler {
         if let Some(info) = parts.and_then(|p| p.extensions.get::<RouteInfo>()) {
             return info.user.clone();
         }
-        let header = parts
-            .and_then(|p| p.headers.get(CALL_ID_HEADER))
-            .and_then(|v| v.to_str().ok());
+        let header = parts.and_then(|p| p.headers.get(CALL_ID_HEADER)).and_then(|v| v.to_str().ok());
         user_from_call_id(header)
     }
 
@@ -134,32 +126,18 @@ impl ToolboxHandler {
         let mut tools: Vec<&ToolSpec> = Vec::new();
         for (src, link) in spec.sources.iter().zip(&links) {
             let error = match (src.auth, link) {
-                (Auth::HardError, _) => EntryError {
-                    code: &src.error_code,
-                    message: &src.error_message,
-                },
-                (Auth::Consent, Some(link)) => EntryError {
-                    code: CONSENT_REQUIRED,
-                    message: link,
-                },
+                (Auth::HardError, _) => EntryError { code: &src.error_code, message: &src.error_message },
+                (Auth::Consent, Some(link)) => EntryError { code: CONSENT_REQUIRED, message: link },
                 _ => {
                     tools.extend(&src.tools);
                     continue;
                 }
             };
-            failed.push(Entry {
-                name: &src.name,
-                source_type: &src.source_type,
-                error,
-            });
+            failed.push(Entry { name: &src.name, source_type: &src.source_type, error });
         }
         if !failed.is_empty() {
             let succeeded = spec.sources.len() - failed.len();
-            return Err(list_error(
-                &self.shared.scenario.consent_error,
-                &failed,
-                succeeded,
-            ));
+            return Err(list_error(&self.shared.scenario.consent_error, &failed, succeeded));
         }
         let start = match cursor {
             None => 0,
@@ -169,9 +147,7 @@ impl ToolboxHandler {
                 .filter(|n| *n <= tools.len())
                 .ok_or_else(|| ErrorData::invalid_params(format!("bad cursor {c:?}"), None))?,
         };
-        let end = spec
-            .page_size
-            .map_or(tools.len(), |n| start.saturating_add(n).min(tools.len()));
+        let end = spec.page_size.map_or(tools.len(), |n| start.saturating_add(n).min(tools.len()));
         let page = tools[start..end].iter().map(|t| to_mcp_tool(t)).collect();
         let mut result = ListToolsResult::with_all_items(page);
         if end < tools.len() {
@@ -180,40 +156,23 @@ impl ToolboxHandler {
         Ok(result)
     }
 
-    fn call(
-        &self,
-        user: &str,
-        request: CallToolRequestParams,
-    ) -> Result<CallToolResult, ErrorData> {
+    fn call(&self, user: &str, request: CallToolRequestParams) -> Result<CallToolResult, ErrorData> {
         let spec = self.spec()?;
-        let found = spec.sources.iter().find_map(|src| {
-            src.tools
-                .iter()
-                .find(|t| t.name == request.name)
-                .map(|t| (src, t))
-        });
+        let found =
+            spec.sources.iter().find_map(|src| src.tools.iter().find(|t| t.name == request.name).map(|t| (src, t)));
         let Some((source, tool)) = found else {
-            return Err(ErrorData::invalid_params(
-                format!("tool not found: {}", request.name),
-                None,
-            ));
+            return Err(ErrorData::invalid_params(format!("tool not found: {}", request.name), None));
         };
         match source.auth {
             Auth::HardError => {
-                return Err(ErrorData::internal_error(
-                    source.error_message.clone(),
-                    None,
-                ));
+                return Err(ErrorData::internal_error(source.error_message.clone(), None));
             }
             Auth::Consent | Auth::ConsentAtCall if !self.shared.has_consent(user, &source.name) => {
                 let link = self.consent_link(source, user);
                 let entry = Entry {
                     name: &source.name,
                     source_type: &source.source_type,
-                    error: EntryError {
-                        code: CONSENT_REQUIRED,
-                        message: &link,
-                    },
+                    error: EntryError { code: CONSENT_REQUIRED, message: &link },
                 };
                 let (_, data) = aggregate(std::slice::from_ref(&entry));
                 let code = ErrorCode(self.shared.scenario.consent_error.call_code);
@@ -230,9 +189,7 @@ impl ToolboxHandler {
                 };
                 CallToolResult::success(vec![ContentBlock::text(text)])
             }
-            Behaviour::Fixed(text) => {
-                CallToolResult::success(vec![ContentBlock::text(text.clone())])
-            }
+            Behaviour::Fixed(text) => CallToolResult::success(vec![ContentBlock::text(text.clone())]),
             Behaviour::Error(text) => CallToolResult::error(vec![ContentBlock::text(text.clone())]),
         };
         if result.is_error != Some(true) {
@@ -254,10 +211,7 @@ fn to_mcp_tool(tool: &ToolSpec) -> Tool {
 impl ServerHandler for ToolboxHandler {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "agenthost-mock-proxy",
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_server_info(Implementation::new("agenthost-mock-proxy", env!("CARGO_PKG_VERSION")))
             .with_instructions(format!("Mock Foundry toolbox {}", self.toolbox))
     }
 

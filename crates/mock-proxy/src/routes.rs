@@ -12,8 +12,7 @@ use axum::{
     routing::{get, post},
 };
 use rmcp::transport::{
-    StreamableHttpServerConfig, StreamableHttpService,
-    streamable_http_server::session::local::LocalSessionManager,
+    StreamableHttpServerConfig, StreamableHttpService, streamable_http_server::session::local::LocalSessionManager,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,9 +48,7 @@ pub(crate) fn router(shared: Arc<Shared>, shutdown: &CancellationToken) -> Route
         .disable_allowed_hosts()
         .with_cancellation_token(shutdown.child_token());
     if shared.scenario.mode == Mode::Stateless {
-        config = config
-            .with_legacy_session_mode(false)
-            .with_json_response(true);
+        config = config.with_legacy_session_mode(false).with_json_response(true);
     }
     let services = shared
         .scenario
@@ -67,10 +64,7 @@ pub(crate) fn router(shared: Arc<Shared>, shutdown: &CancellationToken) -> Route
             (tb.name.clone(), service)
         })
         .collect();
-    let app = App {
-        shared,
-        services: Arc::new(services),
-    };
+    let app = App { shared, services: Arc::new(services) };
     Router::new()
         .route("/consent", get(consent))
         .route("/_mock/requests", get(list_requests).delete(clear_requests))
@@ -114,24 +108,15 @@ fn peek(body: &[u8]) -> Peek {
     let tool = (method.as_deref() == Some("tools/call"))
         .then(|| msg.get("params")?.get("name")?.as_str().map(str::to_owned))
         .flatten();
-    Peek {
-        method,
-        tool,
-        id: msg.get("id").cloned(),
-    }
+    Peek { method, tool, id: msg.get("id").cloned() }
 }
 
-fn record_headers(
-    headers: &HeaderMap,
-) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+fn record_headers(headers: &HeaderMap) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
     let mut map = std::collections::BTreeMap::new();
     let mut repeated = Vec::new();
     for name in headers.keys() {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .collect();
+        let values: Vec<String> =
+            headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
         if values.len() > 1 {
             repeated.push(name.as_str().to_owned());
         }
@@ -143,10 +128,7 @@ fn record_headers(
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
@@ -173,22 +155,11 @@ async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
         Err(err) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("mock-proxy: cannot read body: {err}"),
-            )
-                .into_response();
+            return (StatusCode::BAD_REQUEST, format!("mock-proxy: cannot read body: {err}")).into_response();
         }
     };
-    let msg = if parts.method == Method::POST {
-        peek(&bytes)
-    } else {
-        Peek::default()
-    };
-    let call_id = parts
-        .headers
-        .get(CALL_ID_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let msg = if parts.method == Method::POST { peek(&bytes) } else { Peek::default() };
+    let call_id = parts.headers.get(CALL_ID_HEADER).and_then(|v| v.to_str().ok());
     let user = user_from_call_id(call_id);
     let (headers, repeated_headers) = record_headers(&parts.headers);
     app.shared.record(RecordedRequest {
@@ -222,9 +193,7 @@ async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
         return not_found(msg.id, message, &toolbox, version.as_deref());
     };
     if parts.method == Method::POST {
-        let plan = app
-            .shared
-            .plan_faults(&toolbox, &user, msg.method.as_deref());
+        let plan = app.shared.plan_faults(&toolbox, &user, msg.method.as_deref());
         let conn = parts.extensions.get::<ConnHandle>().cloned();
         if let Some(response) = faults::execute(plan, conn.as_ref()).await {
             return response;
@@ -238,24 +207,13 @@ async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
 /// `GET /consent?toolbox=&source=&user=&state=`: grants the consent of a link the mock issued.
 async fn consent(State(app): State<App>, Query(q): Query<HashMap<String, String>>) -> Response {
     let field = |k: &str| q.get(k).map(String::as_str);
-    let (Some(toolbox), Some(source), Some(user), Some(state)) = (
-        field("toolbox"),
-        field("source"),
-        field("user"),
-        field("state"),
-    ) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "Bad consent link: missing parameters",
-        )
-            .into_response();
+    let (Some(toolbox), Some(source), Some(user), Some(state)) =
+        (field("toolbox"), field("source"), field("user"), field("state"))
+    else {
+        return (StatusCode::BAD_REQUEST, "Bad consent link: missing parameters").into_response();
     };
     if !app.shared.redeem(state, toolbox, source, user) {
-        return (
-            StatusCode::BAD_REQUEST,
-            "Bad consent link: unknown or mismatched state",
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, "Bad consent link: unknown or mismatched state").into_response();
     }
     let page = format!(
         "<!doctype html><html><head><title>Consent granted</title></head>\
@@ -268,10 +226,7 @@ async fn consent(State(app): State<App>, Query(q): Query<HashMap<String, String>
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 async fn list_requests(State(app): State<App>) -> Json<Vec<RecordedRequest>> {
@@ -320,8 +275,7 @@ async fn grant(State(app): State<App>, Json(body): Json<ConsentBody>) -> Respons
 }
 
 async fn revoke(State(app): State<App>, Json(body): Json<ConsentBody>) -> Response {
-    app.shared
-        .revoke(&user_from_label(&body.user), body.source.as_deref());
+    app.shared.revoke(&user_from_label(&body.user), body.source.as_deref());
     Json(app.shared.snapshot()).into_response()
 }
 

@@ -84,11 +84,7 @@ fn default_consent_code() -> i32 {
 
 impl Default for ConsentErrorShape {
     fn default() -> Self {
-        Self {
-            code: default_consent_code(),
-            placement: Placement::default(),
-            call_code: default_consent_code(),
-        }
+        Self { code: default_consent_code(), placement: Placement::default(), call_code: default_consent_code() }
     }
 }
 
@@ -116,12 +112,7 @@ fn default_input_schema() -> Value {
 impl ToolSpec {
     /// A tool with the given behaviour, no description and the default schema.
     pub fn new(name: impl Into<String>, behaviour: Behaviour) -> Self {
-        Self {
-            name: name.into(),
-            description: String::new(),
-            input_schema: default_input_schema(),
-            behaviour,
-        }
+        Self { name: name.into(), description: String::new(), input_schema: default_input_schema(), behaviour }
     }
     /// An `echo` tool.
     pub fn echo(name: impl Into<String>) -> Self {
@@ -264,13 +255,7 @@ pub struct ToolboxSpec {
 impl ToolboxSpec {
     /// An empty toolbox that accepts any version.
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            versions: None,
-            page_size: None,
-            sources: Vec::new(),
-            faults: Vec::new(),
-        }
+        Self { name: name.into(), versions: None, page_size: None, sources: Vec::new(), faults: Vec::new() }
     }
     /// Adds a tool source.
     pub fn source(mut self, source: SourceSpec) -> Self {
@@ -283,10 +268,7 @@ impl ToolboxSpec {
         self
     }
     /// Restricts the accepted versions.
-    pub fn with_versions<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
-        versions: I,
-    ) -> Self {
+    pub fn with_versions<I: IntoIterator<Item = S>, S: Into<String>>(mut self, versions: I) -> Self {
         self.versions = Some(versions.into_iter().map(Into::into).collect());
         self
     }
@@ -341,10 +323,7 @@ impl From<ScenarioError> for std::io::Error {
 impl Scenario {
     /// An empty scenario in the given mode.
     pub fn new(mode: Mode) -> Self {
-        Self {
-            mode,
-            ..Self::default()
-        }
+        Self { mode, ..Self::default() }
     }
     /// Adds a toolbox.
     pub fn toolbox(mut self, toolbox: ToolboxSpec) -> Self {
@@ -371,18 +350,10 @@ impl Scenario {
     /// Reads a scenario file: JSON when the extension is `.json`, TOML otherwise.
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, ScenarioError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let is_json = path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-        if is_json {
-            Self::from_json_str(&text)
-        } else {
-            Self::from_toml_str(&text)
-        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioError::Io { path: path.display().to_string(), source })?;
+        let is_json = path.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+        if is_json { Self::from_json_str(&text) } else { Self::from_toml_str(&text) }
     }
     /// The toolbox with this name.
     pub fn find_toolbox(&self, name: &str) -> Option<&ToolboxSpec> {
@@ -396,10 +367,7 @@ impl Scenario {
         let mut toolbox_names = BTreeSet::new();
         for tb in &self.toolboxes {
             if tb.name.is_empty() || tb.name.contains(['/', '?', '#']) {
-                return invalid(format!(
-                    "toolbox name {:?} is not one path segment",
-                    tb.name
-                ));
+                return invalid(format!("toolbox name {:?} is not one path segment", tb.name));
             }
             if !toolbox_names.insert(tb.name.as_str()) {
                 return invalid(format!("duplicate toolbox {:?}", tb.name));
@@ -411,39 +379,23 @@ impl Scenario {
             let mut sources = BTreeSet::new();
             for src in &tb.sources {
                 if !sources.insert(src.name.as_str()) {
-                    return invalid(format!(
-                        "toolbox {:?}: duplicate source {:?}",
-                        tb.name, src.name
-                    ));
+                    return invalid(format!("toolbox {:?}: duplicate source {:?}", tb.name, src.name));
                 }
                 for tool in &src.tools {
                     if !tools.insert(tool.name.as_str()) {
-                        return invalid(format!(
-                            "toolbox {:?}: duplicate tool {:?}",
-                            tb.name, tool.name
-                        ));
+                        return invalid(format!("toolbox {:?}: duplicate tool {:?}", tb.name, tool.name));
                     }
                     if !tool.input_schema.is_object() {
-                        return invalid(format!(
-                            "tool {:?}: input_schema must be a JSON object",
-                            tool.name
-                        ));
+                        return invalid(format!("tool {:?}: input_schema must be a JSON object", tool.name));
                     }
                 }
             }
             for fault in &tb.faults {
-                if let Some(bad) = fault
-                    .http_statuses
-                    .iter()
-                    .find(|s| !(100..=599).contains(*s))
-                {
+                if let Some(bad) = fault.http_statuses.iter().find(|s| !(100..=599).contains(*s)) {
                     return invalid(format!("toolbox {:?}: bad HTTP status {bad}", tb.name));
                 }
                 if fault.expire_after_calls == Some(0) {
-                    return invalid(format!(
-                        "toolbox {:?}: expire_after_calls must be > 0",
-                        tb.name
-                    ));
+                    return invalid(format!("toolbox {:?}: expire_after_calls must be > 0", tb.name));
                 }
             }
         }
@@ -466,17 +418,13 @@ pub fn demo_scenario() -> Scenario {
     });
     Scenario::new(Mode::Session).toolbox(
         ToolboxSpec::new("demo")
-            .source(
-                SourceSpec::new("echo", Auth::None).tool(
-                    ToolSpec::echo("echo")
-                        .with_description("Echoes its `text` argument back.")
-                        .with_schema(json!({
-                            "type": "object",
-                            "properties": {"text": {"type": "string"}},
-                            "required": ["text"]
-                        })),
-                ),
-            )
+            .source(SourceSpec::new("echo", Auth::None).tool(
+                ToolSpec::echo("echo").with_description("Echoes its `text` argument back.").with_schema(json!({
+                    "type": "object",
+                    "properties": {"text": {"type": "string"}},
+                    "required": ["text"]
+                })),
+            ))
             .source(
                 SourceSpec::new("send_email", Auth::Consent).tool(
                     ToolSpec::fixed("send_email", "sent")

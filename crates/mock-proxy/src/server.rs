@@ -23,12 +23,7 @@ impl ConnHandle {
 
 /// Accepts connections until `shutdown` is cancelled; each connection is closed (mid-request
 /// if need be) when `shutdown` is cancelled or its [`ConnHandle`] drops it.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
+pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken, tracker: TaskTracker) {
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -52,8 +47,7 @@ pub(crate) async fn serve(
                 req.extensions_mut().insert(handle.clone());
                 router.clone().oneshot(req)
             });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 result = conn => {
                     if let Err(err) = result {

@@ -20,30 +20,18 @@ pub const CONTAINER_USER: &str = "container";
 
 /// The JSON name of a user: `""` becomes [`CONTAINER_USER`].
 pub(crate) fn user_label(user: &str) -> &str {
-    if user.is_empty() {
-        CONTAINER_USER
-    } else {
-        user
-    }
+    if user.is_empty() { CONTAINER_USER } else { user }
 }
 
 /// The user behind a JSON name: [`CONTAINER_USER`] (or `""`) becomes `""`.
 pub(crate) fn user_from_label(label: &str) -> String {
-    if label == CONTAINER_USER {
-        String::new()
-    } else {
-        label.to_owned()
-    }
+    if label == CONTAINER_USER { String::new() } else { label.to_owned() }
 }
 
 /// The user of a request: the part of `x-agent-foundry-call-id` before its first `:`, or `""`
 /// (the container) when the header is absent or blank.
 pub(crate) fn user_from_call_id(call_id: Option<&str>) -> String {
-    call_id
-        .and_then(|v| v.split(':').next())
-        .map(str::trim)
-        .unwrap_or_default()
-        .to_owned()
+    call_id.and_then(|v| v.split(':').next()).map(str::trim).unwrap_or_default().to_owned()
 }
 
 fn ser_user<S: Serializer>(user: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -85,9 +73,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The value of a header (name is matched case-insensitively).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 }
 
@@ -133,15 +119,8 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(scenario: Scenario, public_base: String) -> Self {
-        let state = State {
-            faults: fresh_counters(&scenario),
-            ..State::default()
-        };
-        Self {
-            scenario,
-            public_base: public_base.trim_end_matches('/').to_owned(),
-            state: Mutex::new(state),
-        }
+        let state = State { faults: fresh_counters(&scenario), ..State::default() };
+        Self { scenario, public_base: public_base.trim_end_matches('/').to_owned(), state: Mutex::new(state) }
     }
 
     pub(crate) fn record(&self, request: RecordedRequest) {
@@ -158,27 +137,17 @@ impl Shared {
 
     /// Forgets everything: log, consents, expiry, tickets, and rearms every fault.
     pub(crate) fn reset(&self) {
-        *self.state.lock() = State {
-            faults: fresh_counters(&self.scenario),
-            ..State::default()
-        };
+        *self.state.lock() = State { faults: fresh_counters(&self.scenario), ..State::default() };
     }
 
     pub(crate) fn has_consent(&self, user: &str, source: &str) -> bool {
-        self.state
-            .lock()
-            .consents
-            .get(user)
-            .is_some_and(|s| s.contains(source))
+        self.state.lock().consents.get(user).is_some_and(|s| s.contains(source))
     }
 
     /// Grants consent; this also renews an expired token.
     pub(crate) fn grant(&self, user: &str, source: &str) {
         let mut st = self.state.lock();
-        st.consents
-            .entry(user.to_owned())
-            .or_default()
-            .insert(source.to_owned());
+        st.consents.entry(user.to_owned()).or_default().insert(source.to_owned());
         st.expired.remove(user);
     }
 
@@ -219,11 +188,7 @@ impl Shared {
                 .filter(|(_, s)| !s.is_empty())
                 .map(|(u, s)| (user_label(u).to_owned(), s.clone()))
                 .collect(),
-            expired: st
-                .expired
-                .iter()
-                .map(|u| user_label(u).to_owned())
-                .collect(),
+            expired: st.expired.iter().map(|u| user_label(u).to_owned()).collect(),
         }
     }
 
@@ -238,24 +203,14 @@ impl Shared {
             .finish();
         self.state.lock().tickets.insert(
             ticket_id,
-            Ticket {
-                toolbox: toolbox.to_owned(),
-                source: source.to_owned(),
-                user: user.to_owned(),
-            },
+            Ticket { toolbox: toolbox.to_owned(), source: source.to_owned(), user: user.to_owned() },
         );
         format!("{}/consent?{query}", self.public_base)
     }
 
     /// Grants the consent of a link if its parameters match an issued ticket. Links stay valid,
     /// so visiting one twice is harmless.
-    pub(crate) fn redeem(
-        &self,
-        state: &str,
-        toolbox: &str,
-        source: &str,
-        user_label: &str,
-    ) -> bool {
+    pub(crate) fn redeem(&self, state: &str, toolbox: &str, source: &str, user_label: &str) -> bool {
         let user = user_from_label(user_label);
         let ticket = {
             let st = self.state.lock();
@@ -287,10 +242,7 @@ impl Shared {
         };
         let mut st = self.state.lock();
         let count = {
-            let c = st
-                .calls
-                .entry((toolbox.to_owned(), user.to_owned()))
-                .or_default();
+            let c = st.calls.entry((toolbox.to_owned(), user.to_owned())).or_default();
             *c += 1;
             *c
         };

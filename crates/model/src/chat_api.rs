@@ -33,10 +33,7 @@ impl OpenAiChat {
     /// Validates `config` and builds the backend (`config.provider` is not consulted).
     pub fn new(config: &ModelConfig) -> Result<Self, ModelConfigError> {
         let endpoint = Endpoint::new(config, Self::PROVIDER, "chat/completions")?;
-        Ok(OpenAiChat {
-            endpoint: Arc::new(endpoint),
-            reasoning_effort: config.reasoning_effort.clone(),
-        })
+        Ok(OpenAiChat { endpoint: Arc::new(endpoint), reasoning_effort: config.reasoning_effort.clone() })
     }
 
     /// The JSON body sent for `request`.
@@ -78,19 +75,10 @@ impl Model for OpenAiChat {
         Self::PROVIDER
     }
 
-    async fn stream(
-        &self,
-        ctx: &RequestContext,
-        request: ModelRequest,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let body = serde_json::to_vec(&self.request_body(&request))
             .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
-        Ok(run(
-            self.endpoint.clone(),
-            ctx,
-            Bytes::from(body),
-            ChatParser::default,
-        ))
+        Ok(run(self.endpoint.clone(), ctx, Bytes::from(body), ChatParser::default))
     }
 }
 
@@ -128,11 +116,7 @@ impl ChatParser {
             return index;
         }
         let id = text(tc, "id");
-        if let Some((index, _)) = self
-            .calls
-            .iter()
-            .find(|(_, c)| !id.is_empty() && c.call_id == id)
-        {
+        if let Some((index, _)) = self.calls.iter().find(|(_, c)| !id.is_empty() && c.call_id == id) {
             return *index;
         }
         let last = self.calls.keys().next_back().copied();
@@ -174,10 +158,7 @@ impl ChatParser {
             start(index, call, out);
             if !call.pending.is_empty() {
                 let delta = std::mem::take(&mut call.pending);
-                out.push(ModelEvent::FunctionCallArgumentsDelta {
-                    call_id: call.call_id.clone(),
-                    delta,
-                });
+                out.push(ModelEvent::FunctionCallArgumentsDelta { call_id: call.call_id.clone(), delta });
             }
         }
     }
@@ -192,10 +173,7 @@ impl ChatParser {
                 start(*index, call, out);
             }
             call.done = true;
-            out.push(ModelEvent::FunctionCallDone {
-                call_id: call.call_id.clone(),
-                arguments: call.arguments.clone(),
-            });
+            out.push(ModelEvent::FunctionCallDone { call_id: call.call_id.clone(), arguments: call.arguments.clone() });
         }
     }
 
@@ -216,11 +194,7 @@ impl ChatParser {
         if !refusal.is_empty() {
             out.push(ModelEvent::RefusalDelta(refusal.into()));
         }
-        let calls = delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
+        let calls = delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten();
         for tc in calls {
             self.tool_call(tc, out);
         }
@@ -237,21 +211,13 @@ impl ChatParser {
             return Err(from_stream_error(chunk, scrubber));
         }
         if let Some(usage) = chunk.get("usage").and_then(|u| {
-            read_usage(
-                u,
-                "prompt_tokens",
-                "completion_tokens",
-                "prompt_tokens_details",
-                "completion_tokens_details",
-            )
+            read_usage(u, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
         }) {
             self.usage = Some(usage);
         }
         let choices = chunk.get("choices").and_then(Value::as_array);
         let choice = choices.and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("index").and_then(Value::as_u64) == Some(0))
-                .or_else(|| cs.first())
+            cs.iter().find(|c| c.get("index").and_then(Value::as_u64) == Some(0)).or_else(|| cs.first())
         });
         if let Some(choice) = choice {
             let key = if whole { "message" } else { "delta" };
@@ -279,10 +245,7 @@ fn start(index: u64, call: &mut Call, out: &mut Vec<ModelEvent>) {
         call.call_id = format!("call_{index}");
     }
     call.started = true;
-    out.push(ModelEvent::FunctionCallStart {
-        call_id: call.call_id.clone(),
-        name: call.name.clone(),
-    });
+    out.push(ModelEvent::FunctionCallStart { call_id: call.call_id.clone(), name: call.name.clone() });
 }
 
 impl Parser for ChatParser {
@@ -304,12 +267,7 @@ impl Parser for ChatParser {
         Ok(Step::Continue)
     }
 
-    fn json_body(
-        &mut self,
-        body: Value,
-        scrubber: &Scrubber,
-        out: &mut Vec<ModelEvent>,
-    ) -> Result<(), Failure> {
+    fn json_body(&mut self, body: Value, scrubber: &Scrubber, out: &mut Vec<ModelEvent>) -> Result<(), Failure> {
         self.chunk(&body, scrubber, out, true)?;
         self.end(out);
         Ok(())
@@ -336,26 +294,15 @@ mod tests {
             "role": "assistant", "content": "Sure.", "reasoning": "think",
             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]}}],
             "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}});
-        parser
-            .json_body(body, &Scrubber::default(), &mut out)
-            .unwrap();
+        parser.json_body(body, &Scrubber::default(), &mut out).unwrap();
         assert_eq!(
             out,
             vec![
                 ModelEvent::ReasoningDelta("think".into()),
                 ModelEvent::TextDelta("Sure.".into()),
-                ModelEvent::FunctionCallStart {
-                    call_id: "c1".into(),
-                    name: "f".into()
-                },
-                ModelEvent::FunctionCallArgumentsDelta {
-                    call_id: "c1".into(),
-                    delta: "{\"a\":1}".into()
-                },
-                ModelEvent::FunctionCallDone {
-                    call_id: "c1".into(),
-                    arguments: "{\"a\":1}".into()
-                },
+                ModelEvent::FunctionCallStart { call_id: "c1".into(), name: "f".into() },
+                ModelEvent::FunctionCallArgumentsDelta { call_id: "c1".into(), delta: "{\"a\":1}".into() },
+                ModelEvent::FunctionCallDone { call_id: "c1".into(), arguments: "{\"a\":1}".into() },
                 ModelEvent::Usage(Usage::new(2, 3)),
             ]
         );
@@ -369,12 +316,7 @@ mod tests {
         for (content, finish, completion) in [("a", None, 1), ("b", Some("stop"), 2)] {
             let chunk = json!({"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
                 "usage": {"prompt_tokens": 4, "completion_tokens": completion}});
-            assert_eq!(
-                parser
-                    .event("message", &chunk.to_string(), &s, &mut out)
-                    .ok(),
-                Some(Step::Continue)
-            );
+            assert_eq!(parser.event("message", &chunk.to_string(), &s, &mut out).ok(), Some(Step::Continue));
         }
         parser.eof(&mut out).unwrap();
         assert_eq!(
@@ -392,17 +334,10 @@ mod tests {
         let mut out = Vec::new();
         let s = Scrubber::default();
         let vllm = json!({"object": "error", "message": "maximum context length is 4096 tokens", "type": "BadRequestError", "code": 400});
-        let err = ChatParser::default()
-            .event("message", &vllm.to_string(), &s, &mut out)
-            .unwrap_err();
+        let err = ChatParser::default().event("message", &vllm.to_string(), &s, &mut out).unwrap_err();
         assert_eq!(err.error.code, codes::CONTEXT_LENGTH_EXCEEDED);
-        let err = ChatParser::default()
-            .event("message", "{oops", &s, &mut out)
-            .unwrap_err();
+        let err = ChatParser::default().event("message", "{oops", &s, &mut out).unwrap_err();
         assert_eq!(err.error.code, codes::MODEL_ERROR);
-        assert_eq!(
-            ChatParser::default().eof(&mut out).unwrap_err().error.code,
-            codes::MODEL_UNAVAILABLE
-        );
+        assert_eq!(ChatParser::default().eof(&mut out).unwrap_err().error.code, codes::MODEL_UNAVAILABLE);
     }
 }

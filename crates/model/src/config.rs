@@ -65,18 +65,10 @@ impl ApiKeyStyle {
         match self {
             ApiKeyStyle::Auto => {
                 let host = base_url.host_str().unwrap_or("").to_ascii_lowercase();
-                let azure = [
-                    ".openai.azure.com",
-                    ".cognitiveservices.azure.com",
-                    ".services.ai.azure.com",
-                ]
-                .iter()
-                .any(|suffix| host.ends_with(suffix));
-                if azure {
-                    ApiKeyStyle::ApiKeyHeader
-                } else {
-                    ApiKeyStyle::Bearer
-                }
+                let azure = [".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com"]
+                    .iter()
+                    .any(|suffix| host.ends_with(suffix));
+                if azure { ApiKeyStyle::ApiKeyHeader } else { ApiKeyStyle::Bearer }
             }
             other => other,
         }
@@ -172,10 +164,7 @@ impl fmt::Debug for ModelConfig {
             .field("retry_base_delay", &self.retry_base_delay)
             .field("max_retry_delay", &self.max_retry_delay)
             .field("max_retry_after", &self.max_retry_after)
-            .field(
-                "include_reasoning_encrypted",
-                &self.include_reasoning_encrypted,
-            )
+            .field("include_reasoning_encrypted", &self.include_reasoning_encrypted)
             .field("reasoning_effort", &self.reasoning_effort)
             .field("reasoning_summary", &self.reasoning_summary)
             .field("extra_headers", &header_names)
@@ -212,18 +201,12 @@ pub enum ModelConfigError {
 
 /// Parses and checks `base_url`: absolute, http or https, no credentials or fragment.
 pub(crate) fn parse_base_url(raw: &str) -> Result<Url, ModelConfigError> {
-    let url =
-        Url::parse(raw.trim()).map_err(|e| ModelConfigError::InvalidBaseUrl(e.to_string()))?;
+    let url = Url::parse(raw.trim()).map_err(|e| ModelConfigError::InvalidBaseUrl(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ModelConfigError::InvalidBaseUrl(format!(
-            "scheme {:?} is not http or https",
-            url.scheme()
-        )));
+        return Err(ModelConfigError::InvalidBaseUrl(format!("scheme {:?} is not http or https", url.scheme())));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(ModelConfigError::InvalidBaseUrl(
-            "credentials in the URL are not allowed".into(),
-        ));
+        return Err(ModelConfigError::InvalidBaseUrl("credentials in the URL are not allowed".into()));
     }
     if url.cannot_be_a_base() || url.host_str().is_none() {
         return Err(ModelConfigError::InvalidBaseUrl("URL has no host".into()));
@@ -255,23 +238,11 @@ mod tests {
             "https://res.cognitiveservices.azure.com/openai/v1",
             "https://proj.services.ai.azure.com/openai/v1",
         ] {
-            assert_eq!(
-                ApiKeyStyle::Auto.resolve(&url(host)),
-                ApiKeyStyle::ApiKeyHeader
-            );
+            assert_eq!(ApiKeyStyle::Auto.resolve(&url(host)), ApiKeyStyle::ApiKeyHeader);
         }
-        assert_eq!(
-            ApiKeyStyle::Auto.resolve(&url("https://api.openai.com/v1")),
-            ApiKeyStyle::Bearer
-        );
-        assert_eq!(
-            ApiKeyStyle::Auto.resolve(&url("https://openai.azure.com.evil.example/v1")),
-            ApiKeyStyle::Bearer
-        );
-        assert_eq!(
-            ApiKeyStyle::Bearer.resolve(&url("https://res.openai.azure.com")),
-            ApiKeyStyle::Bearer
-        );
+        assert_eq!(ApiKeyStyle::Auto.resolve(&url("https://api.openai.com/v1")), ApiKeyStyle::Bearer);
+        assert_eq!(ApiKeyStyle::Auto.resolve(&url("https://openai.azure.com.evil.example/v1")), ApiKeyStyle::Bearer);
+        assert_eq!(ApiKeyStyle::Bearer.resolve(&url("https://res.openai.azure.com")), ApiKeyStyle::Bearer);
     }
 
     #[test]
@@ -307,8 +278,7 @@ mod tests {
     fn debug_hides_secrets() {
         let mut c = ModelConfig::new(Provider::OpenAiChat, "https://x/v1", "m");
         c.api_key = Some(Secret::new("sk-very-secret"));
-        c.extra_headers
-            .push(("x-custom".into(), "hidden-value".into()));
+        c.extra_headers.push(("x-custom".into(), "hidden-value".into()));
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("sk-very-secret"));
         assert!(!dbg.contains("hidden-value"));

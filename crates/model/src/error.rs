@@ -45,20 +45,12 @@ pub(crate) struct Failure {
 impl Failure {
     /// A failure that retrying cannot fix.
     pub fn fatal(code: &str, message: impl Into<String>) -> Self {
-        Failure {
-            error: ModelError::new(code, message),
-            retryable: false,
-            retry_after: None,
-        }
+        Failure { error: ModelError::new(code, message), retryable: false, retry_after: None }
     }
 
     /// A failure that a retry may fix.
     pub fn transient(code: &str, message: impl Into<String>) -> Self {
-        Failure {
-            error: ModelError::new(code, message),
-            retryable: true,
-            retry_after: None,
-        }
+        Failure { error: ModelError::new(code, message), retryable: true, retry_after: None }
     }
 }
 
@@ -71,9 +63,7 @@ pub(crate) struct Scrubber {
 impl Scrubber {
     /// A scrubber that also removes these exact values (API key, token).
     pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        Scrubber {
-            secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect(),
-        }
+        Scrubber { secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect() }
     }
 
     /// `text` without known secrets or bearer/key header values, at most 1000 characters.
@@ -150,12 +140,7 @@ pub(crate) fn error_fields(doc: &Value) -> (String, String, Option<String>) {
 }
 
 /// Maps a non-success HTTP status and its body onto a failure.
-pub(crate) fn from_status(
-    status: u16,
-    body: &str,
-    retry_after: Option<Duration>,
-    scrubber: &Scrubber,
-) -> Failure {
+pub(crate) fn from_status(status: u16, body: &str, retry_after: Option<Duration>, scrubber: &Scrubber) -> Failure {
     let doc: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let (code, kind, message) = error_fields(&doc);
     let message = match message {
@@ -174,11 +159,7 @@ pub(crate) fn from_status(
         _ if status >= 500 => (codes::MODEL_UNAVAILABLE, true),
         _ => (codes::MODEL_ERROR, false),
     };
-    Failure {
-        error: ModelError::new(mapped, message),
-        retryable,
-        retry_after,
-    }
+    Failure { error: ModelError::new(mapped, message), retryable, retry_after }
 }
 
 /// Maps a stream-level error document (`error` event, `response.failed`'s `error`, a Chat
@@ -206,11 +187,7 @@ pub(crate) fn from_stream_error(doc: &Value, scrubber: &Scrubber) -> Failure {
     } else {
         (codes::MODEL_ERROR, false)
     };
-    Failure {
-        error: ModelError::new(mapped, message),
-        retryable,
-        retry_after: None,
-    }
+    Failure { error: ModelError::new(mapped, message), retryable, retry_after: None }
 }
 
 #[cfg(test)]
@@ -221,18 +198,12 @@ mod tests {
     #[test]
     fn scrubs_secrets_and_header_values() {
         let s = Scrubber::new(["sk-abc123".to_string()]);
-        assert_eq!(
-            s.scrub("bad key sk-abc123 given"),
-            "bad key [redacted] given"
-        );
+        assert_eq!(s.scrub("bad key sk-abc123 given"), "bad key [redacted] given");
         assert_eq!(
             s.scrub("header Authorization: Bearer eyJ.x.y was rejected"),
             "header Authorization: Bearer [redacted] was rejected"
         );
-        assert_eq!(
-            s.scrub("api-key: 0123abcd, nope"),
-            "api-key: [redacted], nope"
-        );
+        assert_eq!(s.scrub("api-key: 0123abcd, nope"), "api-key: [redacted], nope");
         assert_eq!(s.scrub("nothing here"), "nothing here");
         assert!(s.scrub(&"x".repeat(5000)).chars().count() <= 1001);
     }
@@ -243,84 +214,33 @@ mod tests {
         let ctx = json!({"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}).to_string();
         let f = from_status(400, &ctx, None, &s);
         assert_eq!(f.error.code, codes::CONTEXT_LENGTH_EXCEEDED);
-        assert_eq!(
-            f.error.message,
-            "This model's maximum context length is 8192 tokens"
-        );
+        assert_eq!(f.error.message, "This model's maximum context length is 8192 tokens");
         assert!(!f.retryable);
-        let f = from_status(
-            400,
-            r#"{"error":{"message":"Input too long: maximum context is 4k"}}"#,
-            None,
-            &s,
-        );
+        let f = from_status(400, r#"{"error":{"message":"Input too long: maximum context is 4k"}}"#, None, &s);
         assert_eq!(f.error.code, codes::CONTEXT_LENGTH_EXCEEDED);
-        assert_eq!(
-            from_status(404, "", None, &s).error.code,
-            codes::INVALID_MODEL_REQUEST
-        );
-        assert_eq!(
-            from_status(401, "", None, &s).error.code,
-            codes::MODEL_AUTH_FAILED
-        );
-        assert_eq!(
-            from_status(403, "", None, &s).error.code,
-            codes::MODEL_AUTH_FAILED
-        );
-        let f = from_status(
-            429,
-            r#"{"error":{"code":"429","message":"slow down"}}"#,
-            None,
-            &s,
-        );
-        assert_eq!(
-            (f.error.code.as_str(), f.retryable),
-            (codes::RATE_LIMITED, true)
-        );
-        let f = from_status(
-            429,
-            r#"{"error":{"code":"insufficient_quota","message":"quota"}}"#,
-            None,
-            &s,
-        );
+        assert_eq!(from_status(404, "", None, &s).error.code, codes::INVALID_MODEL_REQUEST);
+        assert_eq!(from_status(401, "", None, &s).error.code, codes::MODEL_AUTH_FAILED);
+        assert_eq!(from_status(403, "", None, &s).error.code, codes::MODEL_AUTH_FAILED);
+        let f = from_status(429, r#"{"error":{"code":"429","message":"slow down"}}"#, None, &s);
+        assert_eq!((f.error.code.as_str(), f.retryable), (codes::RATE_LIMITED, true));
+        let f = from_status(429, r#"{"error":{"code":"insufficient_quota","message":"quota"}}"#, None, &s);
         assert!(!f.retryable);
         let f = from_status(503, "upstream connect error", None, &s);
         assert_eq!(f.error.code, codes::MODEL_UNAVAILABLE);
         assert_eq!(f.error.message, "upstream connect error");
         assert!(f.retryable);
-        assert_eq!(
-            from_status(502, "", None, &s).error.message,
-            "the model endpoint answered HTTP 502"
-        );
+        assert_eq!(from_status(502, "", None, &s).error.message, "the model endpoint answered HTTP 502");
     }
 
     #[test]
     fn stream_errors_map_to_codes() {
         let s = Scrubber::default();
         let code = |v: Value| from_stream_error(&v, &s).error.code;
-        assert_eq!(
-            code(json!({"type":"error","code":"server_error","message":"x"})),
-            codes::MODEL_UNAVAILABLE
-        );
-        assert_eq!(
-            code(json!({"error":{"type":"server_error","message":"x"}})),
-            codes::MODEL_UNAVAILABLE
-        );
-        assert_eq!(
-            code(json!({"code":"rate_limit_exceeded","message":"x"})),
-            codes::RATE_LIMITED
-        );
-        assert_eq!(
-            code(json!({"code":"context_length_exceeded","message":"x"})),
-            codes::CONTEXT_LENGTH_EXCEEDED
-        );
-        assert_eq!(
-            code(json!({"object":"error","code":400,"message":"bad"})),
-            codes::INVALID_MODEL_REQUEST
-        );
-        assert_eq!(
-            code(json!({"code":"weird","message":"x"})),
-            codes::MODEL_ERROR
-        );
+        assert_eq!(code(json!({"type":"error","code":"server_error","message":"x"})), codes::MODEL_UNAVAILABLE);
+        assert_eq!(code(json!({"error":{"type":"server_error","message":"x"}})), codes::MODEL_UNAVAILABLE);
+        assert_eq!(code(json!({"code":"rate_limit_exceeded","message":"x"})), codes::RATE_LIMITED);
+        assert_eq!(code(json!({"code":"context_length_exceeded","message":"x"})), codes::CONTEXT_LENGTH_EXCEEDED);
+        assert_eq!(code(json!({"object":"error","code":400,"message":"bad"})), codes::INVALID_MODEL_REQUEST);
+        assert_eq!(code(json!({"code":"weird","message":"x"})), codes::MODEL_ERROR);
     }
 }

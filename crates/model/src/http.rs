@@ -25,16 +25,9 @@ enum Auth {
     /// No credentials (local compatible servers).
     None,
     /// A fixed header (`Authorization: Bearer <key>` or `api-key: <key>`).
-    Key {
-        header: HeaderName,
-        value: Secret,
-        raw: Secret,
-    },
+    Key { header: HeaderName, value: Secret, raw: Secret },
     /// An Entra token fetched per attempt.
-    Token {
-        provider: Arc<dyn TokenProvider>,
-        scope: String,
-    },
+    Token { provider: Arc<dyn TokenProvider>, scope: String },
 }
 
 /// Timeouts and retry limits of one backend.
@@ -70,11 +63,7 @@ pub(crate) struct Opened {
 
 impl Endpoint {
     /// Validates `config` and builds the client for the `suffix` path of a `provider` backend.
-    pub fn new(
-        config: &ModelConfig,
-        provider: &'static str,
-        suffix: &str,
-    ) -> Result<Self, ModelConfigError> {
+    pub fn new(config: &ModelConfig, provider: &'static str, suffix: &str) -> Result<Self, ModelConfigError> {
         let base = parse_base_url(&config.base_url)?;
         let model = config.model.trim().to_string();
         if model.is_empty() {
@@ -83,11 +72,9 @@ impl Endpoint {
         let auth = match (&config.api_key, &config.token) {
             (Some(_), Some(_)) => return Err(ModelConfigError::ConflictingAuth),
             (Some(key), None) => match config.api_key_header.resolve(&base) {
-                ApiKeyStyle::ApiKeyHeader => Auth::Key {
-                    header: HeaderName::from_static("api-key"),
-                    value: key.clone(),
-                    raw: key.clone(),
-                },
+                ApiKeyStyle::ApiKeyHeader => {
+                    Auth::Key { header: HeaderName::from_static("api-key"), value: key.clone(), raw: key.clone() }
+                }
                 _ => Auth::Key {
                     header: AUTHORIZATION,
                     value: Secret::new(format!("Bearer {}", key.expose())),
@@ -99,23 +86,19 @@ impl Endpoint {
                 if scope.is_empty() {
                     return Err(ModelConfigError::MissingScope);
                 }
-                Auth::Token {
-                    provider: provider.clone(),
-                    scope,
-                }
+                Auth::Token { provider: provider.clone(), scope }
             }
             (None, None) => Auth::None,
         };
         if let Auth::Key { header, value, .. } = &auth {
-            HeaderValue::from_str(value.expose())
-                .map_err(|_| ModelConfigError::InvalidHeader(header.to_string()))?;
+            HeaderValue::from_str(value.expose()).map_err(|_| ModelConfigError::InvalidHeader(header.to_string()))?;
         }
         let mut extra_headers = HeaderMap::new();
         for (name, value) in &config.extra_headers {
             let header = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| ModelConfigError::InvalidHeader(name.clone()))?;
-            let mut value = HeaderValue::from_str(value.trim())
-                .map_err(|_| ModelConfigError::InvalidHeader(name.clone()))?;
+            let mut value =
+                HeaderValue::from_str(value.trim()).map_err(|_| ModelConfigError::InvalidHeader(name.clone()))?;
             value.set_sensitive(true);
             extra_headers.append(header, value);
         }
@@ -152,10 +135,8 @@ impl Endpoint {
         let mut headers = self.extra_headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        let trace = [
-            ("traceparent", ctx.trace.traceparent.as_deref()),
-            ("tracestate", ctx.trace.tracestate.as_deref()),
-        ];
+        let trace =
+            [("traceparent", ctx.trace.traceparent.as_deref()), ("tracestate", ctx.trace.tracestate.as_deref())];
         for (name, value) in trace {
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(v.trim()).ok()) {
                 headers.insert(HeaderName::from_static(name), v);
@@ -164,20 +145,12 @@ impl Endpoint {
         let secrets = self.authorize(&mut headers).await?;
         let scrubber = Scrubber::new(secrets);
 
-        let request = self
-            .client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body)
-            .send();
+        let request = self.client.post(self.url.clone()).headers(headers).body(body).send();
         let response = match tokio::time::timeout(self.policy.first_byte_timeout, request).await {
             Err(_) => {
                 return Err(Failure::fatal(
                     codes::MODEL_TIMEOUT,
-                    format!(
-                        "the model did not answer within {} ms",
-                        self.policy.first_byte_timeout.as_millis()
-                    ),
+                    format!("the model did not answer within {} ms", self.policy.first_byte_timeout.as_millis()),
                 ));
             }
             Ok(Err(e)) => return Err(transport_failure(&e, &scrubber)),
@@ -203,12 +176,8 @@ impl Endpoint {
         match &self.auth {
             Auth::None => Ok(Vec::new()),
             Auth::Key { header, value, raw } => {
-                let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
-                    Failure::fatal(
-                        codes::MODEL_AUTH_FAILED,
-                        "the API key is not a valid header value",
-                    )
-                })?;
+                let mut v = HeaderValue::from_str(value.expose())
+                    .map_err(|_| Failure::fatal(codes::MODEL_AUTH_FAILED, "the API key is not a valid header value"))?;
                 v.set_sensitive(true);
                 headers.insert(header.clone(), v);
                 Ok(vec![raw.expose().to_string()])
@@ -222,10 +191,7 @@ impl Endpoint {
                 })?;
                 let secret = token.secret().expose().to_string();
                 let mut v = HeaderValue::from_str(&format!("Bearer {secret}")).map_err(|_| {
-                    Failure::fatal(
-                        codes::MODEL_AUTH_FAILED,
-                        "the access token is not a valid header value",
-                    )
+                    Failure::fatal(codes::MODEL_AUTH_FAILED, "the access token is not a valid header value")
                 })?;
                 v.set_sensitive(true);
                 headers.insert(AUTHORIZATION, v);

@@ -62,9 +62,7 @@ pub(crate) fn normalize(input: &[Item]) -> Vec<Entry<'_>> {
         if let Item::FunctionCallOutput(o) = item
             && calls.contains(o.call_id.as_str())
         {
-            outputs
-                .entry(o.call_id.as_str())
-                .or_insert_with(|| o.output_text());
+            outputs.entry(o.call_id.as_str()).or_insert_with(|| o.output_text());
         }
     }
 
@@ -79,10 +77,7 @@ pub(crate) fn normalize(input: &[Item]) -> Vec<Entry<'_>> {
             Item::Message(m) => {
                 let parts = message_parts(m.role, &m.content);
                 if !parts.is_empty() {
-                    entries.push(Entry::Message {
-                        role: m.role,
-                        parts,
-                    });
+                    entries.push(Entry::Message { role: m.role, parts });
                 }
             }
             Item::FunctionCall(c) => {
@@ -92,11 +87,7 @@ pub(crate) fn normalize(input: &[Item]) -> Vec<Entry<'_>> {
                     run.push(c);
                 }
             }
-            Item::Reasoning(r)
-                if r.encrypted_content
-                    .as_deref()
-                    .is_some_and(|e| !e.is_empty()) =>
-            {
+            Item::Reasoning(r) if r.encrypted_content.as_deref().is_some_and(|e| !e.is_empty()) => {
                 entries.push(Entry::Reasoning(r));
             }
             // Outputs are placed right after their calls by `flush_outputs`.
@@ -120,13 +111,8 @@ fn flush_outputs<'a>(
     outputs: &mut HashMap<&'a str, String>,
 ) {
     for call in run.drain(..) {
-        let output = outputs
-            .remove(call.call_id.as_str())
-            .unwrap_or_else(|| MISSING_OUTPUT.to_string());
-        entries.push(Entry::Output {
-            call_id: call.call_id.as_str(),
-            output,
-        });
+        let output = outputs.remove(call.call_id.as_str()).unwrap_or_else(|| MISSING_OUTPUT.to_string());
+        entries.push(Entry::Output { call_id: call.call_id.as_str(), output });
     }
 }
 
@@ -137,14 +123,11 @@ fn message_parts(role: Role, content: &[ContentPart]) -> Vec<Part<'_>> {
             ContentPart::InputText { text }
             | ContentPart::OutputText { text, .. }
             | ContentPart::SummaryText { text } => Some(Part::Text(text)),
-            ContentPart::Refusal { refusal } if role == Role::Assistant => {
-                Some(Part::Refusal(refusal))
-            }
+            ContentPart::Refusal { refusal } if role == Role::Assistant => Some(Part::Refusal(refusal)),
             ContentPart::Refusal { refusal } => Some(Part::Text(refusal)),
             ContentPart::Other(v) if role != Role::Assistant => {
                 let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-                matches!(kind, "input_image" | "input_file" | "input_audio")
-                    .then_some(Part::Media(v))
+                matches!(kind, "input_image" | "input_file" | "input_audio").then_some(Part::Media(v))
             }
             ContentPart::Other(_) => None,
         })
@@ -244,9 +227,7 @@ pub(crate) fn chat_messages(instructions: Option<&str>, input: &[Item]) -> Vec<V
                         }
                     }
                     None => {
-                        messages.push(
-                            json!({"role": "assistant", "content": null, "tool_calls": [call]}),
-                        );
+                        messages.push(json!({"role": "assistant", "content": null, "tool_calls": [call]}));
                         joinable = true;
                     }
                 }
@@ -341,11 +322,7 @@ pub(crate) fn chat_tools(tools: &[ToolSpec]) -> Vec<Value> {
 
 /// A tool's parameter schema; an empty object schema when it has none.
 fn parameters(schema: &Value) -> Value {
-    if schema.is_object() {
-        schema.clone()
-    } else {
-        json!({"type": "object", "properties": {}})
-    }
+    if schema.is_object() { schema.clone() } else { json!({"type": "object", "properties": {}}) }
 }
 
 /// `tool_choice` for Chat Completions: strings pass through; `{"type":"function","name":…}`

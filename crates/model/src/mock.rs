@@ -50,10 +50,7 @@ impl MockRequest {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -97,9 +94,7 @@ pub struct MockOpenAi {
 
 impl std::fmt::Debug for MockOpenAi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MockOpenAi")
-            .field("addr", &self.addr)
-            .finish()
+        f.debug_struct("MockOpenAi").field("addr", &self.addr).finish()
     }
 }
 
@@ -136,11 +131,7 @@ impl MockOpenAi {
                 tracing::warn!(error = %e, "mock OpenAI server stopped");
             }
         });
-        Ok(MockOpenAi {
-            addr,
-            shared,
-            server,
-        })
+        Ok(MockOpenAi { addr, shared, server })
     }
 
     /// The listening address.
@@ -211,32 +202,16 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
 
 fn api_error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> Response {
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    api: Api,
-    path: &str,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(shared: Arc<Shared>, api: Api, path: &str, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let request = MockRequest {
         path: path.to_string(),
         headers: headers
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body: parsed.clone().unwrap_or(Value::Null),
         received_at: Instant::now(),
@@ -250,81 +225,45 @@ async fn handle(
 
     let Some(body) = parsed else {
         let message = "We could not parse the JSON body of your request.";
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            message,
-        );
+        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", None, message);
     };
     let checked = match api {
         Api::Responses => validate::responses(&body),
         Api::Chat => validate::chat(&body),
     };
     if let Err(message) = checked {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            None,
-            &message,
-        );
+        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", None, &message);
     }
     let Some(turn) = lock(&shared.script).pop_front() else {
         let message = "mock: no scripted turn left for this request";
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            Some("mock_script_exhausted"),
-            message,
-        );
+        return api_error(StatusCode::BAD_REQUEST, "invalid_request_error", Some("mock_script_exhausted"), message);
     };
 
     match turn.kind {
         TurnKind::Hang => {
-            let _watch = Watch {
-                shared,
-                finished: false,
-            };
+            let _watch = Watch { shared, finished: false };
             std::future::pending::<Response>().await
         }
-        TurnKind::Error {
-            status,
-            body,
-            headers,
-        } => {
+        TurnKind::Error { status, body, headers } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
-                "application/json"
-            } else {
-                "text/plain"
-            };
-            let mut response =
-                (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+            let content_type =
+                if serde_json::from_str::<Value>(&body).is_ok() { "application/json" } else { "text/plain" };
+            let mut response = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
             for (name, value) in headers {
-                if let (Ok(name), Ok(value)) = (
-                    header::HeaderName::from_bytes(name.as_bytes()),
-                    header::HeaderValue::from_str(&value),
-                ) {
+                if let (Ok(name), Ok(value)) =
+                    (header::HeaderName::from_bytes(name.as_bytes()), header::HeaderValue::from_str(&value))
+                {
                     response.headers_mut().append(name, value);
                 }
             }
             response
         }
-        TurnKind::Reply {
-            chunks,
-            delay,
-            end,
-            whole,
-        } => {
-            let model = body
-                .get("model")
-                .and_then(Value::as_str)
-                .unwrap_or("mock-model");
+        TurnKind::Reply { chunks, delay, end, whole } => {
+            let model = body.get("model").and_then(Value::as_str).unwrap_or("mock-model");
             let render: Box<dyn Render> = match api {
                 Api::Responses => Box::new(ResponsesRender::new(n, model)),
                 Api::Chat => {
-                    let usage =
-                        body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+                    let usage = body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
                     Box::new(ChatRender::new(n, model, usage))
                 }
             };
@@ -394,10 +333,7 @@ async fn whole_reply(
     delay: Duration,
     end: MockEnd,
 ) -> Response {
-    let mut watch = Watch {
-        shared,
-        finished: false,
-    };
+    let mut watch = Watch { shared, finished: false };
     for chunk in &chunks {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
@@ -412,12 +348,7 @@ async fn whole_reply(
         }
         MockEnd::ServerError(message) => {
             watch.finished = true;
-            api_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                None,
-                &message,
-            )
+            api_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, &message)
         }
         MockEnd::Hang => std::future::pending::<Response>().await,
         MockEnd::Truncate => {

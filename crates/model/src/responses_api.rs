@@ -49,22 +49,12 @@ impl OpenAiResponses {
     pub fn request_body(&self, request: &ModelRequest) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.endpoint.model));
-        if let Some(instructions) = request
-            .instructions
-            .as_deref()
-            .filter(|i| !i.trim().is_empty())
-        {
+        if let Some(instructions) = request.instructions.as_deref().filter(|i| !i.trim().is_empty()) {
             body.insert("instructions".into(), json!(instructions));
         }
-        body.insert(
-            "input".into(),
-            Value::Array(responses_input(&request.input)),
-        );
+        body.insert("input".into(), Value::Array(responses_input(&request.input)));
         if !request.tools.is_empty() {
-            body.insert(
-                "tools".into(),
-                Value::Array(responses_tools(&request.tools)),
-            );
+            body.insert("tools".into(), Value::Array(responses_tools(&request.tools)));
             if let Some(choice) = &request.tool_choice {
                 body.insert("tool_choice".into(), choice.clone());
             }
@@ -99,19 +89,10 @@ impl Model for OpenAiResponses {
         Self::PROVIDER
     }
 
-    async fn stream(
-        &self,
-        ctx: &RequestContext,
-        request: ModelRequest,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let body = serde_json::to_vec(&self.request_body(&request))
             .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
-        Ok(run(
-            self.endpoint.clone(),
-            ctx,
-            Bytes::from(body),
-            ResponsesParser::default,
-        ))
+        Ok(run(self.endpoint.clone(), ctx, Bytes::from(body), ResponsesParser::default))
     }
 }
 
@@ -153,12 +134,7 @@ impl ResponsesParser {
         })
     }
 
-    fn start_call(
-        &mut self,
-        item: &Value,
-        index: Option<u64>,
-        out: &mut Vec<ModelEvent>,
-    ) -> String {
+    fn start_call(&mut self, item: &Value, index: Option<u64>, out: &mut Vec<ModelEvent>) -> String {
         let item_id = text(item, "id");
         if let Some(call_id) = self.call_ids.get(item_id).filter(|_| !item_id.is_empty()) {
             return call_id.clone();
@@ -168,23 +144,13 @@ impl ResponsesParser {
             "" => item_id.to_string(),
             id => id.to_string(),
         };
-        let key = if item_id.is_empty() {
-            call_id.clone()
-        } else {
-            item_id.to_string()
-        };
+        let key = if item_id.is_empty() { call_id.clone() } else { item_id.to_string() };
         self.call_ids.insert(key, call_id.clone());
         if let Some(index) = index {
             self.call_at.insert(index, call_id.clone());
         }
         let name = text(item, "name").to_string();
-        self.push(
-            out,
-            ModelEvent::FunctionCallStart {
-                call_id: call_id.clone(),
-                name,
-            },
-        );
+        self.push(out, ModelEvent::FunctionCallStart { call_id: call_id.clone(), name });
         call_id
     }
 
@@ -205,11 +171,7 @@ impl ResponsesParser {
                 self.finish_call(call_id, text(item, "arguments"), out);
             }
             "message" if !streamed => {
-                let parts = item
-                    .get("content")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten();
+                let parts = item.get("content").and_then(Value::as_array).into_iter().flatten();
                 for part in parts {
                     match text(part, "type") {
                         "output_text" if !text(part, "text").is_empty() => {
@@ -249,23 +211,13 @@ impl ResponsesParser {
     /// `response.completed` / `response.incomplete`: the output not yet seen, then usage.
     fn finished(&mut self, response: &Value, out: &mut Vec<ModelEvent>) {
         if !self.emitted {
-            let items = response
-                .get("output")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten();
+            let items = response.get("output").and_then(Value::as_array).into_iter().flatten();
             for (i, item) in items.enumerate() {
                 self.item_done(item, u64::try_from(i).ok(), out);
             }
         }
         let usage = response.get("usage").and_then(|u| {
-            read_usage(
-                u,
-                "input_tokens",
-                "output_tokens",
-                "input_tokens_details",
-                "output_tokens_details",
-            )
+            read_usage(u, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
         });
         if let Some(usage) = usage {
             self.push(out, ModelEvent::Usage(usage));
@@ -276,10 +228,7 @@ impl ResponsesParser {
 fn failed(response: &Value, scrubber: &Scrubber) -> Failure {
     match response.get("error").filter(|e| e.is_object()) {
         Some(error) => from_stream_error(error, scrubber),
-        None => Failure::fatal(
-            codes::MODEL_ERROR,
-            "the model reported that the response failed",
-        ),
+        None => Failure::fatal(codes::MODEL_ERROR, "the model reported that the response failed"),
     }
 }
 
@@ -316,10 +265,7 @@ impl Parser for ResponsesParser {
             "response.reasoning_summary_text.delta" => {
                 let item_id = text(&ev, "item_id").to_string();
                 self.streamed.insert(item_id.clone());
-                let part = (
-                    item_id,
-                    ev.get("summary_index").and_then(Value::as_u64).unwrap_or(0),
-                );
+                let part = (item_id, ev.get("summary_index").and_then(Value::as_u64).unwrap_or(0));
                 if !delta.is_empty() {
                     let mut chunk = String::new();
                     if self.summary_part.as_ref().is_some_and(|prev| *prev != part) {
@@ -331,10 +277,7 @@ impl Parser for ResponsesParser {
                 }
             }
             "response.output_item.added" => {
-                if let Some(item) = ev
-                    .get("item")
-                    .filter(|i| text(i, "type") == "function_call")
-                {
+                if let Some(item) = ev.get("item").filter(|i| text(i, "type") == "function_call") {
                     self.start_call(item, index, out);
                 }
             }
@@ -344,10 +287,7 @@ impl Parser for ResponsesParser {
                     && !self.done.contains(&call_id)
                 {
                     let delta = delta.to_string();
-                    self.push(
-                        out,
-                        ModelEvent::FunctionCallArgumentsDelta { call_id, delta },
-                    );
+                    self.push(out, ModelEvent::FunctionCallArgumentsDelta { call_id, delta });
                 }
             }
             "response.function_call_arguments.done" => {
@@ -373,16 +313,9 @@ impl Parser for ResponsesParser {
         Ok(Step::Continue)
     }
 
-    fn json_body(
-        &mut self,
-        body: Value,
-        scrubber: &Scrubber,
-        out: &mut Vec<ModelEvent>,
-    ) -> Result<(), Failure> {
+    fn json_body(&mut self, body: Value, scrubber: &Scrubber, out: &mut Vec<ModelEvent>) -> Result<(), Failure> {
         let status = text(&body, "status");
-        if status == "failed"
-            || (body.get("output").is_none() && body.get("error").is_some_and(|e| !e.is_null()))
-        {
+        if status == "failed" || (body.get("output").is_none() && body.get("error").is_some_and(|e| !e.is_null())) {
             return Err(failed(&body, scrubber));
         }
         self.finished(&body, out);

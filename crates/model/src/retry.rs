@@ -12,23 +12,14 @@ pub(crate) fn backoff(retry: u32, base: Duration, max: Duration) -> Duration {
     let capped = exp.min(max);
     let half = capped / 2;
     let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-    let extra = if jitter_ms == 0 {
-        Duration::ZERO
-    } else {
-        Duration::from_millis(rand::random_range(0..=jitter_ms))
-    };
+    let extra = if jitter_ms == 0 { Duration::ZERO } else { Duration::from_millis(rand::random_range(0..=jitter_ms)) };
     half + extra
 }
 
 /// The delay a response asks for: `retry-after-ms` / `x-ms-retry-after-ms` (Azure, in
 /// milliseconds), else `Retry-After` in seconds (fractions accepted) or as an HTTP date.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(ms) = text(name).and_then(|v| v.parse::<f64>().ok())
             && ms.is_finite()
@@ -61,31 +52,16 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(retry_after(&headers(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(&headers(&[("retry-after", "0.25")]), now), Some(Duration::from_millis(250)));
         assert_eq!(
-            retry_after(&headers(&[("retry-after", "2")]), now),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "0.25")]), now),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "7"), ("retry-after-ms", "150")]),
-                now
-            ),
+            retry_after(&headers(&[("retry-after", "7"), ("retry-after-ms", "150")]), now),
             Some(Duration::from_millis(150))
         );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", &date)]), now),
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(retry_after(&headers(&[("retry-after", &date)]), now), Some(Duration::from_secs(30)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", &past)]), now),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(retry_after(&headers(&[("retry-after", &past)]), now), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-3")]), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);

@@ -46,12 +46,7 @@ pub(crate) trait Parser: Send + 'static {
     ) -> Result<Step, Failure>;
 
     /// A whole non-streamed answer (a server that ignored `stream: true`).
-    fn json_body(
-        &mut self,
-        body: Value,
-        scrubber: &Scrubber,
-        out: &mut Vec<ModelEvent>,
-    ) -> Result<(), Failure>;
+    fn json_body(&mut self, body: Value, scrubber: &Scrubber, out: &mut Vec<ModelEvent>) -> Result<(), Failure>;
 
     /// The body ended without the parser returning [`Step::Done`].
     fn eof(&mut self, out: &mut Vec<ModelEvent>) -> Result<(), Failure>;
@@ -75,12 +70,7 @@ impl std::fmt::Display for BodyError {
 
 /// Runs a model call: `body` is POSTed (again on retries) and each attempt's body is parsed by
 /// a fresh parser from `make`.
-pub(crate) fn run<P, F>(
-    endpoint: Arc<Endpoint>,
-    ctx: &RequestContext,
-    body: Bytes,
-    make: F,
-) -> ModelStream
+pub(crate) fn run<P, F>(endpoint: Arc<Endpoint>, ctx: &RequestContext, body: Bytes, make: F) -> ModelStream
 where
     P: Parser,
     F: Fn() -> P + Send + 'static,
@@ -236,10 +226,7 @@ async fn until(deadline: Option<tokio::time::Instant>) {
 }
 
 fn deadline_error() -> ModelError {
-    ModelError::new(
-        codes::MODEL_TIMEOUT,
-        "the request deadline passed before the model finished",
-    )
+    ModelError::new(codes::MODEL_TIMEOUT, "the request deadline passed before the model finished")
 }
 
 /// Whether the success response is a plain JSON document rather than an event stream.
@@ -248,19 +235,11 @@ fn is_json(response: &reqwest::Response) -> bool {
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"))
 }
 
 /// Reads and parses a non-streamed JSON answer.
-async fn read_json(
-    mut response: reqwest::Response,
-    idle: Duration,
-    scrubber: &Scrubber,
-) -> Result<Value, Failure> {
+async fn read_json(mut response: reqwest::Response, idle: Duration, scrubber: &Scrubber) -> Result<Value, Failure> {
     let mut buf = Vec::new();
     loop {
         match tokio::time::timeout(idle, response.chunk()).await {
@@ -275,53 +254,37 @@ async fn read_json(
             Ok(Ok(Some(chunk))) => {
                 buf.extend_from_slice(&chunk);
                 if buf.len() > MAX_JSON_BODY {
-                    return Err(Failure::fatal(
-                        codes::MODEL_ERROR,
-                        "the model answer is too large",
-                    ));
+                    return Err(Failure::fatal(codes::MODEL_ERROR, "the model answer is too large"));
                 }
             }
         }
     }
-    serde_json::from_slice(&buf)
-        .map_err(|_| Failure::fatal(codes::MODEL_ERROR, "the model answer is not valid JSON"))
+    serde_json::from_slice(&buf).map_err(|_| Failure::fatal(codes::MODEL_ERROR, "the model answer is not valid JSON"))
 }
 
 /// Parses an SSE event's `data` as JSON. Data that is not JSON is ignored for events whose
 /// name says they are not part of the API (`event: ping`); for unnamed events and the API's
 /// own event names it is a malformed stream (`model_error`), for `event: error` an error with
 /// the data as its message.
-pub(crate) fn parse_data(
-    name: &str,
-    data: &str,
-    scrubber: &Scrubber,
-) -> Result<Option<Value>, Failure> {
+pub(crate) fn parse_data(name: &str, data: &str, scrubber: &Scrubber) -> Result<Option<Value>, Failure> {
     if let Ok(value) = serde_json::from_str(data) {
         return Ok(Some(value));
     }
     match name {
-        "error" => Err(Failure::fatal(
-            codes::MODEL_ERROR,
-            scrubber.scrub(data.trim()),
-        )),
-        "message" => Err(Failure::fatal(
-            codes::MODEL_ERROR,
-            "the model stream carried an event that is not valid JSON",
-        )),
-        _ if name.starts_with("response.") => Err(Failure::fatal(
-            codes::MODEL_ERROR,
-            "the model stream carried an event that is not valid JSON",
-        )),
+        "error" => Err(Failure::fatal(codes::MODEL_ERROR, scrubber.scrub(data.trim()))),
+        "message" => {
+            Err(Failure::fatal(codes::MODEL_ERROR, "the model stream carried an event that is not valid JSON"))
+        }
+        _ if name.starts_with("response.") => {
+            Err(Failure::fatal(codes::MODEL_ERROR, "the model stream carried an event that is not valid JSON"))
+        }
         _ => Ok(None),
     }
 }
 
 /// A failure for a stream that ended before its terminal event.
 pub(crate) fn truncated() -> Failure {
-    Failure::transient(
-        codes::MODEL_UNAVAILABLE,
-        "the model stream ended before the answer was complete",
-    )
+    Failure::transient(codes::MODEL_UNAVAILABLE, "the model stream ended before the answer was complete")
 }
 
 /// Reads a usage object with the given field names (`input_tokens` / `prompt_tokens`, …).
@@ -340,11 +303,7 @@ pub(crate) fn read_usage(
     if let Some(total) = usage.get("total_tokens").and_then(Value::as_u64) {
         u.total_tokens = total;
     }
-    u.input_tokens_details.cached_tokens = n(usage
-        .get(input_details)
-        .and_then(|d| d.get("cached_tokens")));
-    u.output_tokens_details.reasoning_tokens = n(usage
-        .get(output_details)
-        .and_then(|d| d.get("reasoning_tokens")));
+    u.input_tokens_details.cached_tokens = n(usage.get(input_details).and_then(|d| d.get("cached_tokens")));
+    u.output_tokens_details.reasoning_tokens = n(usage.get(output_details).and_then(|d| d.get("reasoning_tokens")));
     Some(u)
 }

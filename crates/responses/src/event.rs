@@ -40,19 +40,9 @@ pub enum EventKind {
     #[serde(rename = "response.output_item.done")]
     OutputItemDone { output_index: usize, item: Item },
     #[serde(rename = "response.content_part.added")]
-    ContentPartAdded {
-        item_id: String,
-        output_index: usize,
-        content_index: usize,
-        part: ContentPart,
-    },
+    ContentPartAdded { item_id: String, output_index: usize, content_index: usize, part: ContentPart },
     #[serde(rename = "response.content_part.done")]
-    ContentPartDone {
-        item_id: String,
-        output_index: usize,
-        content_index: usize,
-        part: ContentPart,
-    },
+    ContentPartDone { item_id: String, output_index: usize, content_index: usize, part: ContentPart },
     #[serde(rename = "response.output_text.delta")]
     OutputTextDelta {
         item_id: String,
@@ -70,60 +60,21 @@ pub enum EventKind {
         logprobs: Vec<serde_json::Value>,
     },
     #[serde(rename = "response.refusal.delta")]
-    RefusalDelta {
-        item_id: String,
-        output_index: usize,
-        content_index: usize,
-        delta: String,
-    },
+    RefusalDelta { item_id: String, output_index: usize, content_index: usize, delta: String },
     #[serde(rename = "response.refusal.done")]
-    RefusalDone {
-        item_id: String,
-        output_index: usize,
-        content_index: usize,
-        refusal: String,
-    },
+    RefusalDone { item_id: String, output_index: usize, content_index: usize, refusal: String },
     #[serde(rename = "response.function_call_arguments.delta")]
-    FunctionCallArgumentsDelta {
-        item_id: String,
-        output_index: usize,
-        delta: String,
-    },
+    FunctionCallArgumentsDelta { item_id: String, output_index: usize, delta: String },
     #[serde(rename = "response.function_call_arguments.done")]
-    FunctionCallArgumentsDone {
-        item_id: String,
-        output_index: usize,
-        name: String,
-        arguments: String,
-    },
+    FunctionCallArgumentsDone { item_id: String, output_index: usize, name: String, arguments: String },
     #[serde(rename = "response.reasoning_summary_part.added")]
-    ReasoningSummaryPartAdded {
-        item_id: String,
-        output_index: usize,
-        summary_index: usize,
-        part: ContentPart,
-    },
+    ReasoningSummaryPartAdded { item_id: String, output_index: usize, summary_index: usize, part: ContentPart },
     #[serde(rename = "response.reasoning_summary_text.delta")]
-    ReasoningSummaryTextDelta {
-        item_id: String,
-        output_index: usize,
-        summary_index: usize,
-        delta: String,
-    },
+    ReasoningSummaryTextDelta { item_id: String, output_index: usize, summary_index: usize, delta: String },
     #[serde(rename = "response.reasoning_summary_text.done")]
-    ReasoningSummaryTextDone {
-        item_id: String,
-        output_index: usize,
-        summary_index: usize,
-        text: String,
-    },
+    ReasoningSummaryTextDone { item_id: String, output_index: usize, summary_index: usize, text: String },
     #[serde(rename = "response.reasoning_summary_part.done")]
-    ReasoningSummaryPartDone {
-        item_id: String,
-        output_index: usize,
-        summary_index: usize,
-        part: ContentPart,
-    },
+    ReasoningSummaryPartDone { item_id: String, output_index: usize, summary_index: usize, part: ContentPart },
 }
 
 impl StreamEvent {
@@ -144,9 +95,7 @@ impl StreamEvent {
             EventKind::OutputTextDone { .. } => "response.output_text.done",
             EventKind::RefusalDelta { .. } => "response.refusal.delta",
             EventKind::RefusalDone { .. } => "response.refusal.done",
-            EventKind::FunctionCallArgumentsDelta { .. } => {
-                "response.function_call_arguments.delta"
-            }
+            EventKind::FunctionCallArgumentsDelta { .. } => "response.function_call_arguments.delta",
             EventKind::FunctionCallArgumentsDone { .. } => "response.function_call_arguments.done",
             EventKind::ReasoningSummaryPartAdded { .. } => "response.reasoning_summary_part.added",
             EventKind::ReasoningSummaryTextDelta { .. } => "response.reasoning_summary_text.delta",
@@ -157,10 +106,7 @@ impl StreamEvent {
 
     /// Whether this event ends the stream.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self.kind,
-            EventKind::Completed { .. } | EventKind::Failed { .. } | EventKind::Incomplete { .. }
-        )
+        matches!(self.kind, EventKind::Completed { .. } | EventKind::Failed { .. } | EventKind::Incomplete { .. })
     }
 
     /// Whether this is a small incremental event (a delta) rather than a structural one.

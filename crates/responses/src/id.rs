@@ -49,12 +49,7 @@ pub fn new_id(prefix: &str, hint: Option<&str>) -> String {
     id.push_str(prefix);
     id.push('_');
     id.push_str(&partition);
-    id.extend(
-        (&mut rng)
-            .sample_iter(Alphanumeric)
-            .take(32)
-            .map(char::from),
-    );
+    id.extend((&mut rng).sample_iter(Alphanumeric).take(32).map(char::from));
     id
 }
 
@@ -101,9 +96,7 @@ pub fn session_id(agent_name: &str, agent_version: &str, partition: Option<&str>
         }
         None => {
             let mut rng = rand::rng();
-            (0..63)
-                .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
-                .collect()
+            (0..63).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
         }
     }
 }
@@ -118,11 +111,7 @@ mod tests {
         assert!(id.starts_with("caresp_"));
         assert_eq!(id.len(), "caresp_".len() + 50);
         let body = &id[7..];
-        assert!(
-            body[..16]
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        );
+        assert!(body[..16].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_eq!(&body[16..18], "00");
         assert!(is_valid(&id, Some(RESPONSE)));
         assert!(!is_valid(&id, Some(MESSAGE)));
@@ -145,15 +134,7 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_rejected() {
-        for bad in [
-            "",
-            "caresp",
-            "caresp_",
-            "_abc",
-            "caresp_short",
-            "caresp_!!",
-            "ca-resp_x",
-        ] {
+        for bad in ["", "caresp", "caresp_", "_abc", "caresp_short", "caresp_!!", "ca-resp_x"] {
             assert!(!is_valid(bad, None), "{bad}");
         }
         let wrong_chars = format!("caresp_{}", "-".repeat(50));

@@ -102,11 +102,7 @@ pub enum ContentPart {
 impl ContentPart {
     /// An `output_text` part with no annotations.
     pub fn output_text(text: impl Into<String>) -> Self {
-        ContentPart::OutputText {
-            text: text.into(),
-            annotations: Vec::new(),
-            logprobs: Vec::new(),
-        }
+        ContentPart::OutputText { text: text.into(), annotations: Vec::new(), logprobs: Vec::new() }
     }
 
     /// The plain text of this part, if it has any.
@@ -439,15 +435,9 @@ mod tests {
 
     #[test]
     fn string_content_becomes_one_input_text_part() {
-        let item: Item =
-            serde_json::from_value(json!({"type":"message","role":"user","content":"hi"})).unwrap();
-        let Item::Message(m) = item else {
-            panic!("not a message")
-        };
-        assert_eq!(
-            m.content,
-            vec![ContentPart::InputText { text: "hi".into() }]
-        );
+        let item: Item = serde_json::from_value(json!({"type":"message","role":"user","content":"hi"})).unwrap();
+        let Item::Message(m) = item else { panic!("not a message") };
+        assert_eq!(m.content, vec![ContentPart::InputText { text: "hi".into() }]);
     }
 
     #[test]

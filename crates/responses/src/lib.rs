@@ -16,15 +16,11 @@ pub use event::StreamEvent;
 pub use item::{ContentPart, Item, Role};
 pub use request::{CreateRequest, RequestError, ValidationDetail};
 pub use response::{
-    AgentReference, ConversationRef, IncompleteDetails, Response, ResponseError, ResponseStatus,
-    Usage,
+    AgentReference, ConversationRef, IncompleteDetails, Response, ResponseError, ResponseStatus, Usage,
 };
 pub use writer::{EventSink, ItemHandle, ResponseWriter};
 
 /// Seconds since the Unix epoch, as the protocol's `created_at` / `completed_at` use.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

@@ -80,12 +80,7 @@ pub struct RequestError {
 
 impl RequestError {
     fn simple(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
-        RequestError {
-            message: message.into(),
-            param: param.map(str::to_string),
-            code,
-            details: Vec::new(),
-        }
+        RequestError { message: message.into(), param: param.map(str::to_string), code, details: Vec::new() }
     }
 }
 
@@ -95,10 +90,7 @@ struct Checker {
 
 impl Checker {
     fn bad(&mut self, param: impl Into<String>, message: impl Into<String>) {
-        self.details.push(ValidationDetail {
-            param: param.into(),
-            message: message.into(),
-        });
+        self.details.push(ValidationDetail { param: param.into(), message: message.into() });
     }
 
     fn opt_string(&mut self, obj: &Map<String, Value>, key: &str) -> Option<String> {
@@ -139,29 +131,15 @@ impl CreateRequest {
     /// Parses and validates a request body.
     pub fn parse(body: &[u8]) -> Result<CreateRequest, RequestError> {
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(RequestError::simple(
-                "invalid_request_error",
-                "Request body is required.",
-                None,
-            ));
+            return Err(RequestError::simple("invalid_request_error", "Request body is required.", None));
         }
         let value: Value = serde_json::from_slice(body).map_err(|e| {
-            RequestError::simple(
-                "invalid_request_error",
-                format!("Invalid JSON in request body: {e}"),
-                None,
-            )
+            RequestError::simple("invalid_request_error", format!("Invalid JSON in request body: {e}"), None)
         })?;
         let Value::Object(obj) = value else {
-            return Err(RequestError::simple(
-                "invalid_request_error",
-                "Request body must be a JSON object.",
-                None,
-            ));
+            return Err(RequestError::simple("invalid_request_error", "Request body must be a JSON object.", None));
         };
-        let mut c = Checker {
-            details: Vec::new(),
-        };
+        let mut c = Checker { details: Vec::new() };
 
         let model = c.opt_string(&obj, "model");
         let input = parse_input(&mut c, obj.get("input"));
@@ -178,18 +156,12 @@ impl CreateRequest {
             Some(Value::Object(o)) => match o.get("id") {
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
                 _ => {
-                    c.bad(
-                        "$.conversation.id",
-                        "'conversation.id' must be a non-empty string.",
-                    );
+                    c.bad("$.conversation.id", "'conversation.id' must be a non-empty string.");
                     None
                 }
             },
             Some(_) => {
-                c.bad(
-                    "$.conversation",
-                    "'conversation' must be a string or an object with an 'id'.",
-                );
+                c.bad("$.conversation", "'conversation' must be a string or an object with an 'id'.");
                 None
             }
         };
@@ -204,10 +176,7 @@ impl CreateRequest {
             }
             Some(v @ Value::Object(_)) => Some(v.clone()),
             Some(_) => {
-                c.bad(
-                    "$.tool_choice",
-                    "'tool_choice' must be 'auto', 'required', 'none' or an object.",
-                );
+                c.bad("$.tool_choice", "'tool_choice' must be 'auto', 'required', 'none' or an object.");
                 None
             }
         };
@@ -219,31 +188,23 @@ impl CreateRequest {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
             Some(_) => {
-                c.bad(
-                    "$.max_output_tokens",
-                    "'max_output_tokens' must be a non-negative integer.",
-                );
+                c.bad("$.max_output_tokens", "'max_output_tokens' must be a non-negative integer.");
                 None
             }
         };
         let agent_reference = match obj.get("agent_reference").or_else(|| obj.get("agent")) {
             None | Some(Value::Null) => None,
             Some(Value::Object(o)) => match (o.get("name"), o.get("version")) {
-                (Some(Value::String(name)), version) if !name.trim().is_empty() => {
-                    Some(AgentReference::new(
-                        name.clone(),
-                        version.and_then(|v| match v {
-                            Value::String(s) => Some(s.clone()),
-                            Value::Number(n) => Some(n.to_string()),
-                            _ => None,
-                        }),
-                    ))
-                }
+                (Some(Value::String(name)), version) if !name.trim().is_empty() => Some(AgentReference::new(
+                    name.clone(),
+                    version.and_then(|v| match v {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    }),
+                )),
                 _ => {
-                    c.bad(
-                        "$.agent_reference.name",
-                        "'agent_reference.name' must be a non-empty string.",
-                    );
+                    c.bad("$.agent_reference.name", "'agent_reference.name' must be a non-empty string.");
                     None
                 }
             },
@@ -322,10 +283,7 @@ fn parse_input(c: &mut Checker, input: Option<&Value>) -> Vec<Item> {
                 }
                 let declared = map.get("type").and_then(Value::as_str).map(str::to_string);
                 let Some(declared) = declared else {
-                    c.bad(
-                        path,
-                        "Each input item needs a 'type' (or a 'role' for messages).",
-                    );
+                    c.bad(path, "Each input item needs a 'type' (or a 'role' for messages).");
                     continue;
                 };
                 match serde_json::from_value::<Item>(Value::Object(map)) {
@@ -369,10 +327,7 @@ fn parse_instructions(c: &mut Checker, v: Option<&Value>) -> Option<String> {
             for (i, raw) in items.iter().enumerate() {
                 match serde_json::from_value::<Item>(raw.clone()) {
                     Ok(Item::Message(m)) => text.push(m.text()),
-                    _ => c.bad(
-                        format!("$.instructions[{i}]"),
-                        "Instruction items must be messages.",
-                    ),
+                    _ => c.bad(format!("$.instructions[{i}]"), "Instruction items must be messages."),
                 }
             }
             Some(text.join("\n"))
@@ -390,10 +345,7 @@ fn parse_tools(c: &mut Checker, v: Option<&Value>) -> Vec<Value> {
         Some(Value::Array(tools)) => {
             for (i, t) in tools.iter().enumerate() {
                 if !t.get("type").is_some_and(Value::is_string) {
-                    c.bad(
-                        format!("$.tools[{i}].type"),
-                        "Each tool must be an object with a string 'type'.",
-                    );
+                    c.bad(format!("$.tools[{i}].type"), "Each tool must be an object with a string 'type'.");
                 }
             }
             tools.clone()
@@ -410,17 +362,11 @@ fn parse_metadata(c: &mut Checker, v: Option<&Value>) -> Map<String, Value> {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => {
             if map.len() > METADATA_MAX_PAIRS {
-                c.bad(
-                    "$.metadata",
-                    format!("'metadata' may have at most {METADATA_MAX_PAIRS} pairs."),
-                );
+                c.bad("$.metadata", format!("'metadata' may have at most {METADATA_MAX_PAIRS} pairs."));
             }
             for (k, val) in map {
                 if k.chars().count() > METADATA_MAX_KEY {
-                    c.bad(
-                        "$.metadata",
-                        format!("Metadata keys may be at most {METADATA_MAX_KEY} characters."),
-                    );
+                    c.bad("$.metadata", format!("Metadata keys may be at most {METADATA_MAX_KEY} characters."));
                 }
                 match val {
                     Value::String(s) if s.chars().count() <= METADATA_MAX_VALUE => {}
@@ -428,10 +374,7 @@ fn parse_metadata(c: &mut Checker, v: Option<&Value>) -> Map<String, Value> {
                         format!("$.metadata.{k}"),
                         format!("Metadata values may be at most {METADATA_MAX_VALUE} characters."),
                     ),
-                    _ => c.bad(
-                        format!("$.metadata.{k}"),
-                        "Metadata values must be strings.",
-                    ),
+                    _ => c.bad(format!("$.metadata.{k}"), "Metadata values must be strings."),
                 }
             }
             map.clone()
@@ -461,51 +404,28 @@ mod tests {
 
     #[test]
     fn role_only_objects_are_messages_and_conversation_accepts_both_shapes() {
-        let r =
-            parse(json!({"input":[{"role":"user","content":"a"}],"conversation":{"id":"conv_1"}}))
-                .unwrap();
+        let r = parse(json!({"input":[{"role":"user","content":"a"}],"conversation":{"id":"conv_1"}})).unwrap();
         assert!(matches!(r.input[0], Item::Message(_)));
         assert_eq!(r.conversation.as_deref(), Some("conv_1"));
-        assert_eq!(
-            parse(json!({"conversation":"c2"}))
-                .unwrap()
-                .conversation
-                .as_deref(),
-            Some("c2")
-        );
+        assert_eq!(parse(json!({"conversation":"c2"})).unwrap().conversation.as_deref(), Some("c2"));
     }
 
     #[test]
     fn empty_and_invalid_bodies() {
-        assert_eq!(
-            CreateRequest::parse(b"").unwrap_err().message,
-            "Request body is required."
-        );
+        assert_eq!(CreateRequest::parse(b"").unwrap_err().message, "Request body is required.");
         let e = CreateRequest::parse(b"{\"input\": ").unwrap_err();
-        assert!(
-            e.message.starts_with("Invalid JSON in request body: "),
-            "{}",
-            e.message
-        );
+        assert!(e.message.starts_with("Invalid JSON in request body: "), "{}", e.message);
         assert!(CreateRequest::parse(b"[1]").is_err());
     }
 
     #[test]
     fn every_invalid_field_is_reported() {
-        let e = parse(json!({"stream":"yes","metadata":{"k":1},"previous_response_id":"resp_1"}))
-            .unwrap_err();
+        let e = parse(json!({"stream":"yes","metadata":{"k":1},"previous_response_id":"resp_1"})).unwrap_err();
         let params: Vec<_> = e.details.iter().map(|d| d.param.as_str()).collect();
-        assert_eq!(
-            params,
-            ["$.previous_response_id", "$.stream", "$.metadata.k"]
-        );
+        assert_eq!(params, ["$.previous_response_id", "$.stream", "$.metadata.k"]);
         assert_eq!(e.param.as_deref(), Some("$.previous_response_id"));
         assert!(e.message.starts_with("Validation failed with 3 errors: "));
-        assert!(
-            e.details
-                .iter()
-                .any(|d| d.message == "Malformed identifier.")
-        );
+        assert!(e.details.iter().any(|d| d.message == "Malformed identifier."));
     }
 
     #[test]

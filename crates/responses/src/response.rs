@@ -54,10 +54,7 @@ pub struct ResponseError {
 impl ResponseError {
     /// An error with `code` and `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ResponseError {
-            code: code.into(),
-            message: message.into(),
-        }
+        ResponseError { code: code.into(), message: message.into() }
     }
 }
 
@@ -102,12 +99,7 @@ pub struct OutputTokensDetails {
 impl Usage {
     /// Usage of `input` and `output` tokens.
     pub fn new(input: u64, output: u64) -> Self {
-        Usage {
-            input_tokens: input,
-            output_tokens: output,
-            total_tokens: input + output,
-            ..Usage::default()
-        }
+        Usage { input_tokens: input, output_tokens: output, total_tokens: input + output, ..Usage::default() }
     }
 
     /// Adds another call's usage to this one.
@@ -140,11 +132,7 @@ fn agent_reference_type() -> String {
 impl AgentReference {
     /// A reference to `name`, optionally at `version`.
     pub fn new(name: impl Into<String>, version: Option<String>) -> Self {
-        AgentReference {
-            kind: agent_reference_type(),
-            name: name.into(),
-            version,
-        }
+        AgentReference { kind: agent_reference_type(), name: name.into(), version }
     }
 }
 

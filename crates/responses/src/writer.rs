@@ -6,9 +6,7 @@
 
 use crate::event::{EventKind, StreamEvent};
 use crate::id;
-use crate::item::{
-    ContentPart, FunctionCallItem, Item, ItemStatus, MessageItem, ReasoningItem, Role,
-};
+use crate::item::{ContentPart, FunctionCallItem, Item, ItemStatus, MessageItem, ReasoningItem, Role};
 use crate::response::{IncompleteDetails, Response, ResponseError, ResponseStatus, Usage};
 
 /// Receives each event as it is produced, with the response snapshot after the event applied.
@@ -45,11 +43,7 @@ pub struct ResponseWriter {
 impl ResponseWriter {
     /// Starts writing `response` (its `status` is what `response.created` reports).
     pub fn new(response: Response) -> Self {
-        ResponseWriter {
-            response,
-            next_sequence: 0,
-            open: Vec::new(),
-        }
+        ResponseWriter { response, next_sequence: 0, open: Vec::new() }
     }
 
     /// The current snapshot.
@@ -68,10 +62,7 @@ impl ResponseWriter {
     }
 
     fn emit(&mut self, sink: &mut dyn EventSink, kind: EventKind) {
-        let event = StreamEvent {
-            sequence_number: self.next_sequence,
-            kind,
-        };
+        let event = StreamEvent { sequence_number: self.next_sequence, kind };
         self.next_sequence += 1;
         sink.emit(event, &self.response);
     }
@@ -102,12 +93,7 @@ impl ResponseWriter {
     }
 
     fn item_id(&self, h: ItemHandle) -> String {
-        self.response
-            .output
-            .get(h.0)
-            .and_then(Item::id)
-            .unwrap_or_default()
-            .to_string()
+        self.response.output.get(h.0).and_then(Item::id).unwrap_or_default().to_string()
     }
 
     fn open_message(&mut self, sink: &mut dyn EventSink, part: ContentPart) -> ItemHandle {
@@ -126,15 +112,7 @@ impl ResponseWriter {
             m.content.push(part.clone());
         }
         let item_id = self.item_id(h);
-        self.emit(
-            sink,
-            EventKind::ContentPartAdded {
-                item_id,
-                output_index: h.0,
-                content_index: 0,
-                part,
-            },
-        );
+        self.emit(sink, EventKind::ContentPartAdded { item_id, output_index: h.0, content_index: 0, part });
         self.open.push(h);
         h
     }
@@ -146,12 +124,7 @@ impl ResponseWriter {
 
     /// Opens an assistant message with one `refusal` part.
     pub fn start_refusal(&mut self, sink: &mut dyn EventSink) -> ItemHandle {
-        self.open_message(
-            sink,
-            ContentPart::Refusal {
-                refusal: String::new(),
-            },
-        )
+        self.open_message(sink, ContentPart::Refusal { refusal: String::new() })
     }
 
     /// Appends text (or refusal text) to an open message.
@@ -170,20 +143,9 @@ impl ResponseWriter {
         let item_id = self.item_id(h);
         let delta = delta.to_string();
         let kind = if refusal {
-            EventKind::RefusalDelta {
-                item_id,
-                output_index: h.0,
-                content_index: 0,
-                delta,
-            }
+            EventKind::RefusalDelta { item_id, output_index: h.0, content_index: 0, delta }
         } else {
-            EventKind::OutputTextDelta {
-                item_id,
-                output_index: h.0,
-                content_index: 0,
-                delta,
-                logprobs: Vec::new(),
-            }
+            EventKind::OutputTextDelta { item_id, output_index: h.0, content_index: 0, delta, logprobs: Vec::new() }
         };
         self.emit(sink, kind);
     }
@@ -201,22 +163,12 @@ impl ResponseWriter {
                 agent_reference: None,
             }),
         );
-        let part = ContentPart::SummaryText {
-            text: String::new(),
-        };
+        let part = ContentPart::SummaryText { text: String::new() };
         if let Some(Item::Reasoning(r)) = self.response.output.get_mut(h.0) {
             r.summary.push(part.clone());
         }
         let item_id = self.item_id(h);
-        self.emit(
-            sink,
-            EventKind::ReasoningSummaryPartAdded {
-                item_id,
-                output_index: h.0,
-                summary_index: 0,
-                part,
-            },
-        );
+        self.emit(sink, EventKind::ReasoningSummaryPartAdded { item_id, output_index: h.0, summary_index: 0, part });
         self.open.push(h);
         h
     }
@@ -248,12 +200,7 @@ impl ResponseWriter {
     }
 
     /// Opens a `function_call` item.
-    pub fn start_function_call(
-        &mut self,
-        sink: &mut dyn EventSink,
-        call_id: &str,
-        name: &str,
-    ) -> ItemHandle {
+    pub fn start_function_call(&mut self, sink: &mut dyn EventSink, call_id: &str, name: &str) -> ItemHandle {
         let h = self.push_item(
             sink,
             Item::FunctionCall(FunctionCallItem {
@@ -271,24 +218,12 @@ impl ResponseWriter {
     }
 
     /// Appends to an open function call's arguments.
-    pub fn function_arguments_delta(
-        &mut self,
-        sink: &mut dyn EventSink,
-        h: ItemHandle,
-        delta: &str,
-    ) {
+    pub fn function_arguments_delta(&mut self, sink: &mut dyn EventSink, h: ItemHandle, delta: &str) {
         if let Some(Item::FunctionCall(f)) = self.response.output.get_mut(h.0) {
             f.arguments.push_str(delta);
         }
         let item_id = self.item_id(h);
-        self.emit(
-            sink,
-            EventKind::FunctionCallArgumentsDelta {
-                item_id,
-                output_index: h.0,
-                delta: delta.to_string(),
-            },
-        );
+        self.emit(sink, EventKind::FunctionCallArgumentsDelta { item_id, output_index: h.0, delta: delta.to_string() });
     }
 
     /// The `function_call` item behind a handle.
@@ -330,12 +265,7 @@ impl ResponseWriter {
                             logprobs: Vec::new(),
                         }),
                     }
-                    events.push(EventKind::ContentPartDone {
-                        item_id,
-                        output_index,
-                        content_index: 0,
-                        part,
-                    });
+                    events.push(EventKind::ContentPartDone { item_id, output_index, content_index: 0, part });
                 }
             }
             Item::Reasoning(r) => {
@@ -347,12 +277,7 @@ impl ResponseWriter {
                         summary_index: 0,
                         text: part.text().unwrap_or_default().to_string(),
                     });
-                    events.push(EventKind::ReasoningSummaryPartDone {
-                        item_id,
-                        output_index,
-                        summary_index: 0,
-                        part,
-                    });
+                    events.push(EventKind::ReasoningSummaryPartDone { item_id, output_index, summary_index: 0, part });
                 }
             }
             Item::FunctionCall(f) => {
@@ -370,13 +295,7 @@ impl ResponseWriter {
         for kind in events {
             self.emit(sink, kind);
         }
-        self.emit(
-            sink,
-            EventKind::OutputItemDone {
-                output_index,
-                item: done,
-            },
-        );
+        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
     }
 
     /// Adds a whole item at once (`output_item.added` then `output_item.done`), giving it an id in
@@ -384,13 +303,7 @@ impl ResponseWriter {
     pub fn add_item(&mut self, sink: &mut dyn EventSink, item: Item) -> ItemHandle {
         let h = self.push_item(sink, item);
         let done = self.response.output[h.0].clone();
-        self.emit(
-            sink,
-            EventKind::OutputItemDone {
-                output_index: h.0,
-                item: done,
-            },
-        );
+        self.emit(sink, EventKind::OutputItemDone { output_index: h.0, item: done });
         h
     }
 
@@ -421,12 +334,7 @@ impl ResponseWriter {
     }
 
     /// Ends the response `incomplete`; `details` must be a reason Foundry accepts, or `None`.
-    pub fn incomplete(
-        &mut self,
-        sink: &mut dyn EventSink,
-        details: Option<IncompleteDetails>,
-        usage: Option<Usage>,
-    ) {
+    pub fn incomplete(&mut self, sink: &mut dyn EventSink, details: Option<IncompleteDetails>, usage: Option<Usage>) {
         self.close_open_items(sink, ItemStatus::Incomplete);
         self.response.status = ResponseStatus::Incomplete;
         self.response.incomplete_details = details;
@@ -484,16 +392,11 @@ mod tests {
         );
         let seqs: Vec<_> = ev.iter().map(|e| e.sequence_number).collect();
         assert_eq!(seqs, (0..10).collect::<Vec<_>>());
-        let Item::Message(m) = &w.response().output[0] else {
-            panic!()
-        };
+        let Item::Message(m) = &w.response().output[0] else { panic!() };
         assert_eq!(m.text(), "Hello there");
         assert_eq!(m.status, Some(ItemStatus::Completed));
         assert_eq!(m.response_id.as_deref(), Some(w.response().id.as_str()));
-        assert_eq!(
-            id::partition_of(m.id.as_deref().unwrap()),
-            id::partition_of(&w.response().id)
-        );
+        assert_eq!(id::partition_of(m.id.as_deref().unwrap()), id::partition_of(&w.response().id));
     }
 
     #[test]
@@ -528,9 +431,7 @@ mod tests {
         w.cancel(&mut ev);
         let last = ev.last().unwrap();
         assert_eq!(last.event_type(), "response.failed");
-        let EventKind::Failed { response } = &last.kind else {
-            panic!()
-        };
+        let EventKind::Failed { response } = &last.kind else { panic!() };
         assert_eq!(response.status, ResponseStatus::Cancelled);
         assert!(response.output.is_empty());
     }

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use agenthost_agent::{Model, ToolSet};
+use agenthost_agent::Model;
 use agenthost_store::ResponseStore;
+use agenthost_toolbox::Toolboxes;
 use axum::Router;
 use axum::extract::State;
 use axum::middleware;
@@ -25,8 +26,8 @@ pub struct App {
     pub store: Arc<dyn ResponseStore>,
     /// The agent's model.
     pub model: Arc<dyn Model>,
-    /// The agent's tools.
-    pub tools: Arc<dyn ToolSet>,
+    /// Toolboxes: the agent's tools, per request and per user.
+    pub toolboxes: Arc<Toolboxes>,
     /// Live runs.
     pub runs: Runs,
     /// Probe state.
@@ -55,10 +56,7 @@ pub fn router(app: AppState) -> Router {
         api = api.nest(prefix, responses);
     }
     api.fallback(|| async { ApiError::route_not_found() })
-        .layer(middleware::from_fn_with_state(
-            app.clone(),
-            crate::platform::platform_middleware,
-        ))
+        .layer(middleware::from_fn_with_state(app.clone(), crate::platform::platform_middleware))
         .with_state(app)
 }
 
@@ -69,10 +67,7 @@ pub fn metrics_router(app: AppState) -> Router {
             "/metrics",
             get(|State(app): State<AppState>| async move {
                 (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
+                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
                     app.metrics.render(app.store.stats()),
                 )
             }),

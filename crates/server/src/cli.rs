@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the Responses API, health probes and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Talk to a Responses server, handling OAuth consent and tool approvals.
     Chat(agenthost_chat::ChatArgs),
 }
@@ -37,6 +37,9 @@ Platform variables (set by Foundry; read, never required):
   AGENTHOST_TOOLBOX_TOKEN      static bearer token for the toolbox proxy (local use)
   IDENTITY_ENDPOINT, IDENTITY_HEADER  managed identity (Container Apps / App Service)
   AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID  workload identity
+  OPENAI_API_KEY, AZURE_OPENAI_API_KEY  model API key (never logged)
+  OPENAI_BASE_URL              model base URL when AGENTHOST_MODEL_BASE_URL is unset
+  AZURE_AI_MODEL_DEPLOYMENT_NAME  model name when AGENTHOST_MODEL is unset
   DEFAULT_AD_PORT              legacy port, used when PORT is unset
   RUST_LOG                     log filter (default: info)";
 
@@ -92,9 +95,40 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_STORE_TTL", value_name = "SECONDS")]
     pub store_ttl: Option<String>,
 
-    /// The model name echoed when a request names none.
+    /// Model backend: scripted, openai (Responses API) or openai-chat (Chat Completions)
+    /// [default: openai when a base URL is set, else scripted].
+    #[arg(long, env = "AGENTHOST_MODEL_PROVIDER", value_name = "PROVIDER")]
+    pub model_provider: Option<String>,
+
+    /// Base URL of an OpenAI-compatible API, e.g. https://api.openai.com/v1 [default: OPENAI_BASE_URL].
+    #[arg(long, env = "AGENTHOST_MODEL_BASE_URL", value_name = "URL")]
+    pub model_base_url: Option<String>,
+
+    /// Model or deployment name sent upstream, also echoed when a request names no model
+    /// [default: AZURE_AI_MODEL_DEPLOYMENT_NAME].
     #[arg(long, env = "AGENTHOST_MODEL", value_name = "NAME")]
     pub model: Option<String>,
+
+    /// Entra token scope when the model is reached with managed or workload identity
+    /// [default: https://cognitiveservices.azure.com/.default].
+    #[arg(long, env = "AGENTHOST_MODEL_TOKEN_SCOPE", value_name = "SCOPE")]
+    pub model_token_scope: Option<String>,
+
+    /// Seconds to wait for the model's first byte, and between chunks [default: 120].
+    #[arg(long, env = "AGENTHOST_MODEL_TIMEOUT", value_name = "SECONDS")]
+    pub model_timeout: Option<String>,
+
+    /// Retries of a model call that failed with 429/5xx before any output [default: 3].
+    #[arg(long, env = "AGENTHOST_MODEL_MAX_RETRIES", value_name = "N")]
+    pub model_max_retries: Option<String>,
+
+    /// The agent's own instructions, placed before each request's instructions.
+    #[arg(long, env = "AGENTHOST_INSTRUCTIONS", value_name = "TEXT")]
+    pub instructions: Option<String>,
+
+    /// Read the agent's instructions from this file (instead of --instructions).
+    #[arg(long, env = "AGENTHOST_INSTRUCTIONS_FILE", value_name = "PATH")]
+    pub instructions_file: Option<String>,
 
     /// Milliseconds the scripted model waits before each streamed event (demo pacing) [default: 0].
     #[arg(long, env = "AGENTHOST_SCRIPTED_PACE_MS", value_name = "MS")]

@@ -46,6 +46,8 @@ pub struct Config {
     pub store: agenthost_store::MemoryStoreConfig,
     /// Default model name to echo.
     pub model: Option<String>,
+    /// The model backend.
+    pub backend: ModelSettings,
     /// Scripted model pacing.
     pub scripted_pace: Duration,
     /// JSON logs.
@@ -56,6 +58,27 @@ pub struct Config {
     pub platform: Platform,
     /// Toolbox settings, as validated text (the toolbox crate parses its own enums).
     pub toolbox: ToolboxConfig,
+}
+
+/// Which model answers, and how to reach it.
+#[derive(Clone, Debug, Default)]
+pub struct ModelSettings {
+    /// `scripted`, `openai` or `openai-chat`.
+    pub provider: String,
+    /// `AGENTHOST_MODEL_BASE_URL`, else `OPENAI_BASE_URL`.
+    pub base_url: Option<String>,
+    /// `AGENTHOST_MODEL`, else `AZURE_AI_MODEL_DEPLOYMENT_NAME`.
+    pub name: Option<String>,
+    /// `OPENAI_API_KEY`, else `AZURE_OPENAI_API_KEY` (redacted in Debug).
+    pub api_key: Option<agenthost_identity::Secret>,
+    /// Entra scope for identity-based auth.
+    pub token_scope: Option<String>,
+    /// First-byte and idle timeout.
+    pub timeout: Duration,
+    /// Retries before output.
+    pub max_retries: u32,
+    /// The agent's own instructions.
+    pub instructions: Option<String>,
 }
 
 /// Toolbox-related settings.
@@ -172,32 +195,19 @@ fn comma_list(v: &str) -> Vec<String> {
 }
 
 fn non_negative(v: &str) -> Result<u64, String> {
-    v.parse::<u64>()
-        .map_err(|_| "expected a whole number of seconds (0 or more)".into())
+    v.parse::<u64>().map_err(|_| "expected a whole number of seconds (0 or more)".into())
 }
 
 impl Config {
     /// Builds the configuration from parsed arguments (clap has already merged flags with their
     /// variables) and the platform variables in `env`.
-    pub fn from_args(
-        args: &ServeArgs,
-        matches: Option<&ArgMatches>,
-        env: &dyn Env,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_args(args: &ServeArgs, matches: Option<&ArgMatches>, env: &dyn Env) -> Result<Config, ConfigError> {
         let r = Reader { matches };
-        let host: IpAddr = r.parse(
-            &args.host,
-            "host",
-            "--host",
-            "AGENTHOST_HOST",
-            IpAddr::from([0, 0, 0, 0]),
-            |v| v.parse().map_err(|_| "expected an IP address".to_string()),
-        )?;
-        let legacy_port = if args.port.is_none() {
-            env.get("DEFAULT_AD_PORT")
-        } else {
-            None
-        };
+        let host: IpAddr =
+            r.parse(&args.host, "host", "--host", "AGENTHOST_HOST", IpAddr::from([0, 0, 0, 0]), |v| {
+                v.parse().map_err(|_| "expected an IP address".to_string())
+            })?;
+        let legacy_port = if args.port.is_none() { env.get("DEFAULT_AD_PORT") } else { None };
         let port = match legacy_port {
             Some(v) => parse_port(v.trim()).map_err(|reason| ConfigError {
                 source_name: "DEFAULT_AD_PORT".into(),
@@ -206,21 +216,10 @@ impl Config {
             })?,
             None => r.parse(&args.port, "port", "--port", "PORT", 8088, parse_port)?,
         };
-        let metrics_port = r.parse(
-            &args.metrics_port,
-            "metrics_port",
-            "--metrics-port",
-            "AGENTHOST_METRICS_PORT",
-            9464,
-            parse_port,
-        )?;
-        let route_prefix = r.parse(
-            &args.route_prefix,
-            "route_prefix",
-            "--route-prefix",
-            "AGENTHOST_ROUTE_PREFIX",
-            None,
-            |v| {
+        let metrics_port =
+            r.parse(&args.metrics_port, "metrics_port", "--metrics-port", "AGENTHOST_METRICS_PORT", 9464, parse_port)?;
+        let route_prefix =
+            r.parse(&args.route_prefix, "route_prefix", "--route-prefix", "AGENTHOST_ROUTE_PREFIX", None, |v| {
                 let trimmed = v.trim_end_matches('/');
                 if trimmed.is_empty() {
                     Ok(None)
@@ -229,8 +228,7 @@ impl Config {
                 } else {
                     Ok(Some(trimmed.to_string()))
                 }
-            },
-        )?;
+            })?;
         let max_body_bytes = r.parse(
             &args.max_body_bytes,
             "max_body_bytes",
@@ -292,36 +290,21 @@ impl Config {
                 defaults.max_bytes,
                 |v| positive(v).map(|n| n as usize),
             )?,
-            ttl: r.parse(
-                &args.store_ttl,
-                "store_ttl",
-                "--store-ttl",
-                "AGENTHOST_STORE_TTL",
-                defaults.ttl,
-                |v| positive(v).map(Duration::from_secs),
-            )?,
+            ttl: r.parse(&args.store_ttl, "store_ttl", "--store-ttl", "AGENTHOST_STORE_TTL", defaults.ttl, |v| {
+                positive(v).map(Duration::from_secs)
+            })?,
         };
-        let json_logs = r.parse(
-            &args.log_format,
-            "log_format",
-            "--log-format",
-            "AGENTHOST_LOG_FORMAT",
-            false,
-            |v| match v {
+        let json_logs =
+            r.parse(&args.log_format, "log_format", "--log-format", "AGENTHOST_LOG_FORMAT", false, |v| match v {
                 "json" => Ok(true),
                 "text" | "" => Ok(false),
                 _ => Err("expected text or json".into()),
-            },
-        )?;
+            })?;
         let state_dir = match &args.state_dir {
             Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir),
             _ => std::env::temp_dir().join("agenthost"),
         };
-        let nonempty = |k: &str| {
-            env.get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let nonempty = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let mut names = nonempty("TOOLBOX_NAME").map(|v| comma_list(&v)).unwrap_or_default();
         names.extend(args.toolboxes.iter().flat_map(|t| comma_list(t)));
         let toolbox = ToolboxConfig {
@@ -333,7 +316,14 @@ impl Config {
             toolbox_endpoint: nonempty("TOOLBOX_ENDPOINT"),
             names,
             required: args.required_toolboxes.as_deref().map(comma_list).unwrap_or_default(),
-            strict: r.parse(&args.toolbox_strict, "toolbox_strict", "--toolbox-strict", "AGENTHOST_TOOLBOX_STRICT", true, boolean)?,
+            strict: r.parse(
+                &args.toolbox_strict,
+                "toolbox_strict",
+                "--toolbox-strict",
+                "AGENTHOST_TOOLBOX_STRICT",
+                true,
+                boolean,
+            )?,
             consent_mode: r.parse(
                 &args.consent_mode,
                 "consent_mode",
@@ -385,7 +375,67 @@ impl Config {
             )?,
             extra_features: nonempty("FOUNDRY_AGENT_TOOLSET_FEATURES"),
         };
+        let base_url =
+            args.model_base_url.clone().filter(|v| !v.trim().is_empty()).or_else(|| nonempty("OPENAI_BASE_URL"));
+        let provider = r.parse(
+            &args.model_provider,
+            "model_provider",
+            "--model-provider",
+            "AGENTHOST_MODEL_PROVIDER",
+            if base_url.is_some() { "openai".to_string() } else { "scripted".to_string() },
+            |v| match v {
+                "scripted" | "openai" | "openai-chat" => Ok(v.to_string()),
+                _ => Err("expected scripted, openai or openai-chat".into()),
+            },
+        )?;
+        if provider != "scripted" && base_url.is_none() {
+            return Err(ConfigError {
+                source_name: "AGENTHOST_MODEL_BASE_URL".into(),
+                value: String::new(),
+                reason: format!("the {provider} model provider needs a base URL"),
+            });
+        }
+        let instructions = match (&args.instructions, &args.instructions_file) {
+            (_, Some(path)) if !path.trim().is_empty() => {
+                Some(std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
+                    source_name: r.origin("instructions_file", "--instructions-file", "AGENTHOST_INSTRUCTIONS_FILE"),
+                    value: path.clone(),
+                    reason: format!("cannot read the file: {e}"),
+                })?)
+            }
+            (Some(text), _) if !text.trim().is_empty() => Some(text.clone()),
+            _ => None,
+        };
+        let model_name =
+            args.model.clone().filter(|m| !m.trim().is_empty()).or_else(|| nonempty("AZURE_AI_MODEL_DEPLOYMENT_NAME"));
+        let backend = ModelSettings {
+            provider,
+            base_url,
+            name: model_name.clone(),
+            api_key: nonempty("OPENAI_API_KEY")
+                .or_else(|| nonempty("AZURE_OPENAI_API_KEY"))
+                .map(agenthost_identity::Secret::new),
+            token_scope: args.model_token_scope.clone().filter(|v| !v.trim().is_empty()),
+            timeout: r.parse(
+                &args.model_timeout,
+                "model_timeout",
+                "--model-timeout",
+                "AGENTHOST_MODEL_TIMEOUT",
+                Duration::from_secs(120),
+                |v| positive(v).map(Duration::from_secs),
+            )?,
+            max_retries: r.parse(
+                &args.model_max_retries,
+                "model_max_retries",
+                "--model-max-retries",
+                "AGENTHOST_MODEL_MAX_RETRIES",
+                3,
+                |v| v.parse::<u32>().map_err(|_| "expected a whole number".to_string()),
+            )?,
+            instructions,
+        };
         Ok(Config {
+            backend,
             toolbox,
             listen: SocketAddr::new(host, port),
             metrics_listen: SocketAddr::new(host, metrics_port),
@@ -402,12 +452,9 @@ impl Config {
                 "--scripted-pace-ms",
                 "AGENTHOST_SCRIPTED_PACE_MS",
                 0,
-                |v| {
-                    v.parse::<u64>()
-                        .map_err(|_| "expected a whole number of milliseconds".to_string())
-                },
+                |v| v.parse::<u64>().map_err(|_| "expected a whole number of milliseconds".to_string()),
             )?),
-            model: args.model.clone().filter(|m| !m.trim().is_empty()),
+            model: model_name,
             json_logs,
             state_dir,
             platform: Platform {
@@ -447,21 +494,13 @@ mod tests {
     #[test]
     fn bad_ports_name_their_source() {
         for bad in ["0", "70000", "http"] {
-            let a = ServeArgs {
-                port: Some(bad.into()),
-                ..args()
-            };
+            let a = ServeArgs { port: Some(bad.into()), ..args() };
             let e = Config::from_args(&a, None, &HashMap::new()).unwrap_err();
             assert_eq!(e.source_name, "--port");
             assert!(e.to_string().contains(bad));
         }
         let env = HashMap::from([("DEFAULT_AD_PORT", "x")]);
-        assert_eq!(
-            Config::from_args(&args(), None, &env)
-                .unwrap_err()
-                .source_name,
-            "DEFAULT_AD_PORT"
-        );
+        assert_eq!(Config::from_args(&args(), None, &env).unwrap_err().source_name, "DEFAULT_AD_PORT");
     }
 
     #[test]
@@ -479,21 +518,9 @@ mod tests {
 
     #[test]
     fn route_prefix_is_normalised() {
-        let a = ServeArgs {
-            route_prefix: Some("/openai/v1/".into()),
-            ..args()
-        };
-        assert_eq!(
-            Config::from_args(&a, None, &HashMap::new())
-                .unwrap()
-                .route_prefix
-                .as_deref(),
-            Some("/openai/v1")
-        );
-        let a = ServeArgs {
-            route_prefix: Some("openai".into()),
-            ..args()
-        };
+        let a = ServeArgs { route_prefix: Some("/openai/v1/".into()), ..args() };
+        assert_eq!(Config::from_args(&a, None, &HashMap::new()).unwrap().route_prefix.as_deref(), Some("/openai/v1"));
+        let a = ServeArgs { route_prefix: Some("openai".into()), ..args() };
         assert!(Config::from_args(&a, None, &HashMap::new()).is_err());
     }
 }

@@ -48,61 +48,26 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
-        status: StatusCode,
-        kind: &'static str,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        let source = if status.is_client_error() {
-            ErrorSource::User
-        } else {
-            ErrorSource::Platform
-        };
-        ApiError {
-            status,
-            kind,
-            code,
-            message: message.into(),
-            param: None,
-            details: Vec::new(),
-            source,
-        }
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        let source = if status.is_client_error() { ErrorSource::User } else { ErrorSource::Platform };
+        ApiError { status, kind, code, message: message.into(), param: None, details: Vec::new(), source }
     }
 
     /// 400 with `code`.
-    pub fn bad_request(
-        code: &'static str,
-        message: impl Into<String>,
-        param: Option<&str>,
-    ) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            code,
-            message,
-        );
+    pub fn bad_request(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message);
         e.param = param.map(str::to_string);
         e
     }
 
     /// 404 for a response that does not exist for this user.
     pub fn response_not_found(id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "not_found",
-            format!("Response '{id}' not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("Response '{id}' not found."))
     }
 
     /// 400 for a response its owner deleted.
     pub fn response_deleted(id: &str) -> Self {
-        Self::bad_request(
-            "response_deleted",
-            format!("Response '{id}' has been deleted."),
-            None,
-        )
+        Self::bad_request("response_deleted", format!("Response '{id}' has been deleted."), None)
     }
 
     /// 413 for a body over the limit.
@@ -160,12 +125,7 @@ impl ApiError {
 
     /// 404 for an unknown route.
     pub fn route_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "not_found",
-            "No such route.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", "No such route.")
     }
 
     /// The envelope body, with the request id.

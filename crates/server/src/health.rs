@@ -8,6 +8,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::json;
 
+use agenthost_toolbox::ToolboxState;
+
 use crate::app::AppState;
 
 const STARTING: u8 = 0;
@@ -23,9 +25,7 @@ pub struct Health {
 impl Health {
     /// Startup work is done.
     pub fn set_ready(&self) {
-        let _ = self
-            .phase
-            .compare_exchange(STARTING, READY, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.phase.compare_exchange(STARTING, READY, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// SIGTERM arrived: unready for good, no new responses.
@@ -47,15 +47,17 @@ impl Health {
     }
 }
 
-/// `GET /readiness`.
+/// `GET /readiness`: ready once started, not draining, no toolbox pending and no required
+/// toolbox unhealthy. The body lists each toolbox's state from cached state only.
 pub async fn readiness(State(app): State<AppState>) -> impl IntoResponse {
-    let (status, ready) = app.health.status();
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(json!({ "status": status })))
+    let (mut status, mut ready) = app.health.status();
+    let toolboxes = app.toolboxes.readiness();
+    if ready && !toolboxes.ready {
+        let pending = toolboxes.toolboxes.iter().any(|t| t.state == ToolboxState::Pending);
+        (status, ready) = (if pending { "starting" } else { "unready" }, false);
+    }
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "status": status, "toolboxes": toolboxes.toolboxes })))
 }
 
 /// `GET /liveness`.

@@ -30,16 +30,12 @@ fn main() -> ExitCode {
     // Plain `agenthost` is `agenthost serve`: re-parse so flags' variables are read the same way.
     let (args, serve_matches) = match cli.command {
         Some(Command::Chat(args)) => return run_async(agenthost_chat::run(args)),
-        Some(Command::Serve(args)) => (args, matches.subcommand_matches("serve").cloned()),
+        Some(Command::Serve(args)) => (*args, matches.subcommand_matches("serve").cloned()),
         None => {
-            let argv0 = std::env::args()
-                .next()
-                .unwrap_or_else(|| "agenthost".into());
+            let argv0 = std::env::args().next().unwrap_or_else(|| "agenthost".into());
             let m = Cli::command().get_matches_from([argv0, "serve".to_string()]);
             match Cli::from_arg_matches(&m) {
-                Ok(Cli {
-                    command: Some(Command::Serve(args)),
-                }) => (args, m.subcommand_matches("serve").cloned()),
+                Ok(Cli { command: Some(Command::Serve(args)) }) => (*args, m.subcommand_matches("serve").cloned()),
                 _ => return ExitCode::from(2),
             }
         }
@@ -52,10 +48,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.json_logs);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("agenthost: cannot start the async runtime: {e}");
@@ -63,7 +56,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let app = serve::build(config)?;
+        let app = match serve::build(config, &agenthost_identity::ProcessEnv, None) {
+            Ok(app) => app,
+            Err(e) => return Err(e.into()),
+        };
         serve::run(app).await
     });
     match result {
@@ -90,15 +86,9 @@ fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
 fn init_logging(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
+        builder.json().flatten_event(true).with_current_span(true).init();
     } else {
         builder.init();
     }

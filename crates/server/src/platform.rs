@@ -45,9 +45,7 @@ impl PlatformRequest {
             .unwrap_or_else(new_request_id);
         PlatformRequest {
             request_id,
-            user: header_str(headers, "x-agent-user-id")
-                .map(|u| UserKey::new(&u))
-                .unwrap_or_default(),
+            user: header_str(headers, "x-agent-user-id").map(|u| UserKey::new(&u)).unwrap_or_default(),
             call_id: header_str(headers, "x-agent-foundry-call-id"),
             response_id: header_str(headers, "x-agent-response-id"),
             trace: TraceHeaders {
@@ -69,25 +67,15 @@ static X_PLATFORM_SERVER: HeaderName = HeaderName::from_static("x-platform-serve
 static X_ERROR_SOURCE: HeaderName = HeaderName::from_static("x-platform-error-source");
 
 /// The middleware: context in, headers and error envelope out, metrics recorded.
-pub async fn platform_middleware(
-    State(app): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let platform = PlatformRequest::from_headers(req.headers());
     let request_id = platform.request_id.clone();
     req.extensions_mut().insert(platform);
 
-    let active = app
-        .metrics
-        .http_active
-        .with_label_values(&[method.as_str()]);
+    let active = app.metrics.http_active.with_label_values(&[method.as_str()]);
     active.inc();
     let mut response = next.run(req).await;
     active.dec();
@@ -99,42 +87,22 @@ pub async fn platform_middleware(
         let body = serde_json::to_vec(&error.envelope(&request_id)).unwrap_or_default();
         *response.body_mut() = Body::from(body);
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            X_ERROR_SOURCE.clone(),
-            HeaderValue::from_static(error.source.as_str()),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(X_ERROR_SOURCE.clone(), HeaderValue::from_static(error.source.as_str()));
     } else if response.status().is_client_error() || response.status().is_server_error() {
-        let source = if response.status().is_client_error() {
-            ErrorSource::User
-        } else {
-            ErrorSource::Platform
-        };
-        response
-            .headers_mut()
-            .entry(X_ERROR_SOURCE.clone())
-            .or_insert(HeaderValue::from_static(source.as_str()));
+        let source = if response.status().is_client_error() { ErrorSource::User } else { ErrorSource::Platform };
+        response.headers_mut().entry(X_ERROR_SOURCE.clone()).or_insert(HeaderValue::from_static(source.as_str()));
     }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(X_REQUEST_ID.clone(), v);
     }
-    headers.insert(
-        X_PLATFORM_SERVER.clone(),
-        HeaderValue::from_static(SERVER_IDENTITY),
-    );
+    headers.insert(X_PLATFORM_SERVER.clone(), HeaderValue::from_static(SERVER_IDENTITY));
 
     let status = response.status().as_u16().to_string();
     app.metrics
         .http_duration
-        .with_label_values(&[
-            method.as_str(),
-            route.as_deref().unwrap_or("unmatched"),
-            &status,
-        ])
+        .with_label_values(&[method.as_str(), route.as_deref().unwrap_or("unmatched"), &status])
         .observe(started.elapsed().as_secs_f64());
     response
 }

@@ -5,14 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agenthost_agent::{
-    ModelRequest, Preflight, RequestContext, Turn, TurnEnd, approvals_from, run_turn,
-};
+use agenthost_agent::{ModelRequest, NoTools, Preflight, RequestContext, Turn, TurnEnd, approvals_from, run_turn};
 use agenthost_responses::{
-    AgentReference, ConversationRef, CreateRequest, Item, Response, ResponseError, ResponseStatus,
-    ResponseWriter, id, unix_now,
+    AgentReference, ConversationRef, CreateRequest, Item, Response, ResponseError, ResponseStatus, ResponseWriter, id,
+    unix_now,
 };
 use agenthost_store::{HistorySource, Lookup, PageQuery, Record};
+use agenthost_toolbox::Marker;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
@@ -34,11 +33,7 @@ fn store_error(e: agenthost_store::StoreError) -> ApiError {
     ApiError::internal()
 }
 
-async fn read_body(
-    body: Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -47,17 +42,12 @@ async fn read_body(
         return Err(ApiError::too_large(limit));
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit");
         if too_large {
             ApiError::too_large(limit)
         } else {
-            ApiError::bad_request(
-                "invalid_request_error",
-                "Could not read the request body.",
-                None,
-            )
+            ApiError::bad_request("invalid_request_error", "Could not read the request body.", None)
         }
     })
 }
@@ -101,15 +91,12 @@ async fn create_inner(
     }
     let bytes = read_body(body, headers, app.config.max_body_bytes).await?;
     let request = CreateRequest::parse(&bytes)?;
+    let markers =
+        app.toolboxes.markers(&request.tools).map_err(|e| ApiError::bad_request(e.code, e.message, Some(&e.param)))?;
     let user = platform.user.partition().to_string();
 
     let history = match (&request.previous_response_id, &request.conversation) {
-        (Some(prev), _) => match app
-            .store
-            .history(&user, HistorySource::Previous(prev))
-            .await
-            .map_err(store_error)?
-        {
+        (Some(prev), _) => match app.store.history(&user, HistorySource::Previous(prev)).await.map_err(store_error)? {
             Lookup::Found(items) => items,
             _ => {
                 return Err(ApiError {
@@ -122,26 +109,17 @@ async fn create_inner(
                 });
             }
         },
-        (None, Some(conv)) => match app
-            .store
-            .history(&user, HistorySource::Conversation(conv))
-            .await
-            .map_err(store_error)?
-        {
-            Lookup::Found(items) => items,
-            _ => Vec::new(),
-        },
+        (None, Some(conv)) => {
+            match app.store.history(&user, HistorySource::Conversation(conv)).await.map_err(store_error)? {
+                Lookup::Found(items) => items,
+                _ => Vec::new(),
+            }
+        }
         (None, None) => Vec::new(),
     };
 
-    let hint = request
-        .previous_response_id
-        .as_deref()
-        .or(request.conversation.as_deref());
-    let response_id = platform
-        .response_id
-        .clone()
-        .unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
+    let hint = request.previous_response_id.as_deref().or(request.conversation.as_deref());
+    let response_id = platform.response_id.clone().unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
     let input = resolve_references(app, &user, request.input.clone(), &response_id).await?;
     let approvals = approvals_from(&history, &input).map_err(|e| {
         ApiError::bad_request(
@@ -153,41 +131,19 @@ async fn create_inner(
 
     // §2.5: the partition of the conversation or previous response; a raw id when not well-formed.
     let partition = hint.map(|h| id::partition_of(h).unwrap_or_else(|| h.to_string()));
-    let agent_name = app
-        .config
-        .platform
-        .agent_name
-        .clone()
-        .unwrap_or_else(|| "agenthost".into());
+    let agent_name = app.config.platform.agent_name.clone().unwrap_or_else(|| "agenthost".into());
     let agent_version = app.config.platform.agent_version.clone();
-    *session = Some(
-        request
-            .agent_session_id
-            .clone()
-            .or_else(|| session.clone())
-            .unwrap_or_else(|| {
-                id::session_id(
-                    &agent_name,
-                    agent_version.as_deref().unwrap_or(""),
-                    partition.as_deref(),
-                )
-            }),
-    );
+    *session =
+        Some(request.agent_session_id.clone().or_else(|| session.clone()).unwrap_or_else(|| {
+            id::session_id(&agent_name, agent_version.as_deref().unwrap_or(""), partition.as_deref())
+        }));
 
     let mut snapshot = Response::new(
         response_id.clone(),
-        request
-            .model
-            .clone()
-            .or_else(|| app.config.model.clone())
-            .unwrap_or_default(),
+        request.model.clone().or_else(|| app.config.model.clone()).unwrap_or_default(),
         unix_now(),
     );
-    snapshot.status = if request.background {
-        ResponseStatus::Queued
-    } else {
-        ResponseStatus::InProgress
-    };
+    snapshot.status = if request.background { ResponseStatus::Queued } else { ResponseStatus::InProgress };
     snapshot.instructions = request.instructions.clone();
     snapshot.tools = request.tools.clone();
     if let Some(choice) = &request.tool_choice {
@@ -198,35 +154,19 @@ async fn create_inner(
     snapshot.top_p = request.top_p;
     snapshot.metadata = request.metadata.clone();
     snapshot.previous_response_id = request.previous_response_id.clone();
-    snapshot.conversation = request
-        .conversation
-        .clone()
-        .map(|id| ConversationRef { id });
+    snapshot.conversation = request.conversation.clone().map(|id| ConversationRef { id });
     snapshot.background = request.background;
     snapshot.store = request.store;
-    snapshot.agent_reference = Some(
-        request
-            .agent_reference
-            .clone()
-            .unwrap_or_else(|| AgentReference::new(agent_name, agent_version)),
-    );
+    snapshot.agent_reference =
+        Some(request.agent_reference.clone().unwrap_or_else(|| AgentReference::new(agent_name, agent_version)));
     snapshot.agent_session_id = session.clone();
 
-    let run = Run::new(
-        response_id.clone(),
-        user.clone(),
-        request.background,
-        request.stream,
-    );
+    let run = Run::new(response_id.clone(), user.clone(), request.background, request.stream);
     let mut writer = ResponseWriter::new(snapshot);
     let mut sink = RunSink::new(run.clone());
     writer.created(&mut sink);
     if request.background {
-        let record = Record {
-            user: user.clone(),
-            response: writer.response().clone(),
-            input: input.clone(),
-        };
+        let record = Record { user: user.clone(), response: writer.response().clone(), input: input.clone() };
         app.store.put(record).await.map_err(store_error)?;
     }
     app.runs.insert(run.clone());
@@ -245,11 +185,15 @@ async fn create_inner(
     let turn = Turn {
         ctx,
         model: app.model.clone(),
-        tools: app.tools.clone(),
+        // Filled in by `drive` once the request's toolboxes are resolved.
+        tools: Arc::new(NoTools),
         preflight: Preflight::default(),
         approvals,
         request: ModelRequest {
-            instructions: request.instructions.clone(),
+            instructions: join_instructions(
+                app.config.backend.instructions.as_deref(),
+                request.instructions.as_deref(),
+            ),
             input: model_input,
             tools: Vec::new(),
             tool_choice: request.tool_choice.clone(),
@@ -262,25 +206,11 @@ async fn create_inner(
     };
     let task_app = app.clone();
     let task_run = run.clone();
-    app.tracker.spawn(drive(
-        task_app,
-        task_run,
-        writer,
-        sink,
-        turn,
-        input,
-        request.store,
-    ));
+    app.tracker.spawn(drive(task_app, task_run, writer, sink, turn, markers, input, request.store));
 
     let keepalive = app.config.sse_keepalive;
     Ok(match (request.background, request.stream) {
-        (false, true) => sse::response(
-            run.clone(),
-            0,
-            keepalive,
-            ClientGuard(Some(run)),
-            app.metrics.clone(),
-        ),
+        (false, true) => sse::response(run.clone(), 0, keepalive, ClientGuard(Some(run)), app.metrics.clone()),
         (true, true) => sse::response(run, 0, keepalive, ClientGuard(None), app.metrics.clone()),
         (true, false) => match run.snapshot() {
             Some(s) => Json(s.as_ref().clone()).into_response(),
@@ -293,6 +223,14 @@ async fn create_inner(
             Json(done.as_ref().clone()).into_response()
         }
     })
+}
+
+/// The agent's own instructions first, then the request's.
+fn join_instructions(agent: Option<&str>, request: Option<&str>) -> Option<String> {
+    match (agent, request) {
+        (Some(a), Some(r)) => Some(format!("{a}\n\n{r}")),
+        (a, r) => a.or(r).map(str::to_string),
+    }
 }
 
 /// Replaces `item_reference` inputs with the stored items and gives every input item an id.
@@ -309,12 +247,8 @@ async fn resolve_references(
             _ => None,
         })
         .collect();
-    let mut resolved = if refs.is_empty() {
-        Vec::new()
-    } else {
-        app.store.items(user, &refs).await.map_err(store_error)?
-    }
-    .into_iter();
+    let mut resolved =
+        if refs.is_empty() { Vec::new() } else { app.store.items(user, &refs).await.map_err(store_error)? }.into_iter();
     let mut out = Vec::with_capacity(input.len());
     for (n, mut item) in input.into_iter().enumerate() {
         if let Item::ItemReference(r) = &item {
@@ -344,15 +278,24 @@ async fn drive(
     run: Arc<Run>,
     mut writer: ResponseWriter,
     mut sink: RunSink,
-    turn: Turn,
+    mut turn: Turn,
+    markers: Vec<Marker>,
     input: Vec<Item>,
     store: bool,
 ) {
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
+    let work = async {
+        // Toolbox resolution may list a toolbox for this user; it runs inside the response's
+        // deadline and cancellation, after `response.created` has gone out.
+        let (tools, preflight) = app.toolboxes.resolve(&turn.ctx, &markers).await;
+        turn.tools = tools;
+        turn.preflight = preflight;
+        run_turn(turn, &mut writer, &mut sink).await
+    };
     let end = tokio::select! {
-        end = run_turn(turn, &mut writer, &mut sink) => end,
+        end = work => end,
         _ = tokio::time::sleep(deadline) => {
             run.stop(StopReason::Timeout);
             TurnEnd::Interrupted
@@ -362,47 +305,27 @@ async fn drive(
         match run.stop_reason() {
             StopReason::Shutdown => writer.fail(
                 &mut sink,
-                ResponseError::new(
-                    "server_shutdown",
-                    "The server shut down before the response finished.",
-                ),
+                ResponseError::new("server_shutdown", "The server shut down before the response finished."),
                 None,
             ),
             StopReason::Timeout => writer.fail(
                 &mut sink,
-                ResponseError::new(
-                    "timeout",
-                    format!(
-                        "The response did not finish within {}s.",
-                        deadline.as_secs()
-                    ),
-                ),
+                ResponseError::new("timeout", format!("The response did not finish within {}s.", deadline.as_secs())),
                 None,
             ),
-            StopReason::ClientGone | StopReason::Cancelled | StopReason::None => {
-                writer.cancel(&mut sink)
-            }
+            StopReason::ClientGone | StopReason::Cancelled | StopReason::None => writer.cancel(&mut sink),
         }
     }
     let response = writer.into_response();
     let client_gone = run.stop_reason() == StopReason::ClientGone && !run.background;
     if store && !client_gone {
-        let record = Record {
-            user: run.user.clone(),
-            response: response.clone(),
-            input,
-        };
+        let record = Record { user: run.user.clone(), response: response.clone(), input };
         if let Err(e) = app.store.put(record).await {
             tracing::error!(response_id = %run.id, "could not store response: {e}");
         }
     }
-    app.metrics
-        .responses
-        .with_label_values(&[response.status.as_str()])
-        .inc();
-    app.metrics
-        .response_duration
-        .observe(started.elapsed().as_secs_f64());
+    app.metrics.responses.with_label_values(&[response.status.as_str()]).inc();
+    app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
     run.publish_final(sink.terminal.take(), response);
     app.runs.finish(&run);
 }
@@ -420,20 +343,14 @@ pub async fn get(
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_value",
-                "'stream' must be true or false.",
-                Some("stream"),
-            ));
+            return Err(ApiError::bad_request("invalid_value", "'stream' must be true or false.", Some("stream")));
         }
     };
     if stream {
-        let after = query.get("starting_after").cloned().or_else(|| {
-            headers
-                .get("last-event-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
+        let after = query
+            .get("starting_after")
+            .cloned()
+            .or_else(|| headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string));
         let from = match after {
             None => 0,
             Some(n) => match n.trim().parse::<u64>() {
@@ -454,13 +371,7 @@ pub async fn get(
             if let Lookup::Deleted = app.store.get(user, &id).await.map_err(store_error)? {
                 return Err(ApiError::response_deleted(&id));
             }
-            return Ok(sse::response(
-                run,
-                from,
-                app.config.sse_keepalive,
-                ClientGuard(None),
-                app.metrics.clone(),
-            ));
+            return Ok(sse::response(run, from, app.config.sse_keepalive, ClientGuard(None), app.metrics.clone()));
         }
         if let Some(run) = app.runs.get(user, &id)
             && !run.background
@@ -513,9 +424,7 @@ pub async fn cancel(
             return Err(ApiError::response_not_found(&id));
         }
         run.stop(StopReason::Cancelled);
-        let done = tokio::time::timeout(CANCEL_GRACE, run.wait_finished())
-            .await
-            .map_err(|_| ApiError::internal())?;
+        let done = tokio::time::timeout(CANCEL_GRACE, run.wait_finished()).await.map_err(|_| ApiError::internal())?;
         return Ok(Json(done.as_ref().clone()).into_response());
     }
     match app.store.get(user, &id).await.map_err(store_error)? {
@@ -534,11 +443,7 @@ pub async fn cancel(
                 ResponseStatus::Incomplete => "an incomplete",
                 ResponseStatus::Queued | ResponseStatus::InProgress => "an unfinished",
             };
-            Err(ApiError::bad_request(
-                "invalid_request_error",
-                format!("Cannot cancel {what} response."),
-                None,
-            ))
+            Err(ApiError::bad_request("invalid_request_error", format!("Cannot cancel {what} response."), None))
         }
         Lookup::Deleted => Err(ApiError::response_deleted(&id)),
         Lookup::Missing => Err(ApiError::response_not_found(&id)),
@@ -565,10 +470,7 @@ pub async fn delete(
         return Err(ApiError::response_not_found(&id));
     }
     match app.store.delete(user, &id).await.map_err(store_error)? {
-        Lookup::Found(()) => Ok(Json(
-            json!({"id": id, "object": "response.deleted", "deleted": true}),
-        )
-        .into_response()),
+        Lookup::Found(()) => Ok(Json(json!({"id": id, "object": "response.deleted", "deleted": true})).into_response()),
         Lookup::Deleted => Err(ApiError::response_deleted(&id)),
         Lookup::Missing => Err(ApiError::response_not_found(&id)),
     }
@@ -598,26 +500,13 @@ pub async fn input_items(
         None | Some("desc") => true,
         Some("asc") => false,
         Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_value",
-                "'order' must be 'asc' or 'desc'.",
-                Some("order"),
-            ));
+            return Err(ApiError::bad_request("invalid_value", "'order' must be 'asc' or 'desc'.", Some("order")));
         }
     };
-    let page = PageQuery {
-        limit,
-        descending,
-        after: query.get("after").cloned(),
-        before: query.get("before").cloned(),
-    };
+    let page =
+        PageQuery { limit, descending, after: query.get("after").cloned(), before: query.get("before").cloned() };
     let user = platform.user.partition();
-    match app
-        .store
-        .input_items(user, &id, &page)
-        .await
-        .map_err(store_error)?
-    {
+    match app.store.input_items(user, &id, &page).await.map_err(store_error)? {
         Lookup::Found(p) => Ok(Json(json!({
             "object": "list",
             "first_id": p.data.first().and_then(Item::id),

@@ -74,24 +74,14 @@ impl Run {
             stream,
             cancel: CancellationToken::new(),
             reason: AtomicU8::new(StopReason::None as u8),
-            log: Mutex::new(Log {
-                frames: Vec::new(),
-                snapshot: None,
-                finished: None,
-                finished_at: None,
-            }),
+            log: Mutex::new(Log { frames: Vec::new(), snapshot: None, finished: None, finished_at: None }),
             changed,
         })
     }
 
     /// Interrupts the run for `reason`; the first reason wins.
     pub fn stop(&self, reason: StopReason) {
-        let _ = self.reason.compare_exchange(
-            StopReason::None as u8,
-            reason as u8,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        let _ = self.reason.compare_exchange(StopReason::None as u8, reason as u8, Ordering::AcqRel, Ordering::Acquire);
         self.cancel.cancel();
     }
 
@@ -124,11 +114,7 @@ impl Run {
     /// Frames from index `from`, and whether the log is complete after them.
     pub fn frames_from(&self, from: usize) -> (Vec<Bytes>, bool) {
         let log = self.log.lock();
-        let frames = log
-            .frames
-            .get(from..)
-            .map(<[Bytes]>::to_vec)
-            .unwrap_or_default();
+        let frames = log.frames.get(from..).map(<[Bytes]>::to_vec).unwrap_or_default();
         (frames, log.finished.is_some())
     }
 
@@ -191,10 +177,7 @@ pub struct RunSink {
 impl RunSink {
     /// A sink for `run`.
     pub fn new(run: Arc<Run>) -> Self {
-        RunSink {
-            run,
-            terminal: None,
-        }
+        RunSink { run, terminal: None }
     }
 }
 
@@ -236,10 +219,7 @@ impl Runs {
 
     /// The run `id` if `user` owns it.
     pub fn get(&self, user: &str, id: &str) -> Option<Arc<Run>> {
-        self.map
-            .get(id)
-            .filter(|r| r.user == user)
-            .map(|r| r.clone())
+        self.map.get(id).filter(|r| r.user == user).map(|r| r.clone())
     }
 
     /// Forgets a finished run unless it must stay replayable.
@@ -251,26 +231,16 @@ impl Runs {
 
     /// Runs still in flight.
     pub fn in_flight(&self) -> Vec<Arc<Run>> {
-        self.map
-            .iter()
-            .filter(|r| r.finished().is_none())
-            .map(|r| r.clone())
-            .collect()
+        self.map.iter().filter(|r| r.finished().is_none()).map(|r| r.clone()).collect()
     }
 
     /// Drops replay logs older than the retention, and the oldest beyond the cap.
     pub fn sweep(&self) {
         let now = Instant::now();
-        self.map.retain(|_, run| {
-            run.finished_at()
-                .is_none_or(|t| now.duration_since(t) < REPLAY_RETENTION)
-        });
+        self.map.retain(|_, run| run.finished_at().is_none_or(|t| now.duration_since(t) < REPLAY_RETENTION));
         if self.map.len() > REPLAY_MAX {
-            let mut finished: Vec<(Instant, String)> = self
-                .map
-                .iter()
-                .filter_map(|r| r.finished_at().map(|t| (t, r.id.clone())))
-                .collect();
+            let mut finished: Vec<(Instant, String)> =
+                self.map.iter().filter_map(|r| r.finished_at().map(|t| (t, r.id.clone()))).collect();
             finished.sort();
             let excess = self.map.len() - REPLAY_MAX;
             for (_, id) in finished.into_iter().take(excess) {

@@ -8,8 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agenthost_agent::{Model, NoTools, ScriptedModel};
+use agenthost_agent::{Model, ScriptedModel};
+use agenthost_identity::TokenProvider;
+use agenthost_model::{ModelConfig, Provider};
 use agenthost_store::MemoryStore;
+use agenthost_toolbox::{ToolboxSettings, Toolboxes};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,21 +28,98 @@ use crate::run::{Runs, StopReason};
 /// event and for streams to flush it.
 const FINAL_GRACE: Duration = Duration::from_secs(2);
 
-/// Builds the shared state for `config` with the embedded defaults.
-pub fn build(config: Config) -> anyhow::Result<AppState> {
-    let model: Arc<dyn Model> = Arc::new(ScriptedModel {
-        pace: config.scripted_pace,
-    });
+/// Builds the shared state: store, model, toolboxes. `identity_env` is where token providers
+/// find their variables; `toolbox_token` overrides them (the demo's static token).
+pub fn build(
+    config: Config,
+    identity_env: &dyn agenthost_identity::Env,
+    toolbox_token: Option<Arc<dyn TokenProvider>>,
+) -> Result<AppState, StartupError> {
+    let model = build_model(&config, identity_env)?;
+    let toolboxes = build_toolboxes(&config, identity_env, toolbox_token)?;
     Ok(Arc::new(App {
         store: Arc::new(MemoryStore::new(config.store)),
         model,
-        tools: Arc::new(NoTools),
+        toolboxes,
         runs: Runs::default(),
         health: Health::default(),
-        metrics: Metrics::new()?,
+        metrics: Metrics::new().map_err(|e| StartupError(format!("metrics: {e}")))?,
         tracker: TaskTracker::new(),
         config,
     }))
+}
+
+/// The server cannot start with this configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+fn identity_options(config: &Config, static_token_var: Option<&str>) -> agenthost_identity::EnvOptions {
+    agenthost_identity::EnvOptions {
+        static_token_var: static_token_var.map(str::to_string),
+        // IMDS only answers on Azure compute; probing it elsewhere would stall for seconds.
+        allow_imds: config.platform.hosted,
+        ..Default::default()
+    }
+}
+
+fn build_model(config: &Config, env: &dyn agenthost_identity::Env) -> Result<Arc<dyn Model>, StartupError> {
+    let m = &config.backend;
+    if m.provider == "scripted" {
+        return Ok(Arc::new(ScriptedModel { pace: config.scripted_pace }));
+    }
+    let provider: Provider = m
+        .provider
+        .parse()
+        .map_err(|_| StartupError(format!("AGENTHOST_MODEL_PROVIDER: unknown provider {:?}", m.provider)))?;
+    let base_url = m.base_url.clone().unwrap_or_default();
+    let mut mc = ModelConfig::new(provider, base_url, m.name.clone().unwrap_or_default());
+    mc.api_key = m.api_key.clone();
+    if mc.api_key.is_none() {
+        mc.token = agenthost_identity::from_env(env, &identity_options(config, None))
+            .map_err(|e| StartupError(format!("model credentials: {e}")))?;
+    }
+    if let Some(scope) = &m.token_scope {
+        mc.scope = scope.clone();
+    }
+    mc.first_byte_timeout = m.timeout;
+    mc.idle_timeout = m.timeout;
+    mc.max_retries = m.max_retries;
+    agenthost_model::build(mc).map_err(|e| StartupError(format!("model configuration (AGENTHOST_MODEL_*): {e}")))
+}
+
+fn build_toolboxes(
+    config: &Config,
+    env: &dyn agenthost_identity::Env,
+    token: Option<Arc<dyn TokenProvider>>,
+) -> Result<Arc<Toolboxes>, StartupError> {
+    let t = &config.toolbox;
+    let settings = ToolboxSettings {
+        project_endpoint: t.project_endpoint.clone(),
+        toolbox_endpoint: t.toolbox_endpoint.clone(),
+        toolboxes: t.names.clone(),
+        required: t.required.clone(),
+        strict: t.strict,
+        consent_mode: t.consent_mode.parse().map_err(|e| StartupError(format!("AGENTHOST_CONSENT_MODE: {e}")))?,
+        approval: t.require_approval.parse().map_err(|e| StartupError(format!("AGENTHOST_REQUIRE_APPROVAL: {e}")))?,
+        startup_timeout: t.startup_timeout,
+        request_timeout: t.request_timeout,
+        extra_features: t.extra_features.clone(),
+        allow_loopback_consent_links: t.allow_loopback_consent_links,
+        client_name: config.platform.agent_name.clone().unwrap_or_else(|| "hosted-agent".into()),
+        client_version: config.platform.agent_version.clone().unwrap_or_else(|| "1.0.0".into()),
+        ..ToolboxSettings::default()
+    };
+    let has_endpoint = settings.project_endpoint.is_some() || settings.toolbox_endpoint.is_some();
+    let token = match token {
+        Some(t) => Some(t),
+        None if has_endpoint => {
+            agenthost_identity::from_env(env, &identity_options(config, Some(agenthost_identity::TOOLBOX_TOKEN_VAR)))
+                .map_err(|e| StartupError(format!("toolbox credentials: {e}")))?
+        }
+        None => None,
+    };
+    Toolboxes::new(settings, token).map_err(|e| StartupError(format!("toolboxes: {e}")))
 }
 
 /// Serves until a shutdown signal, then drains.
@@ -52,34 +132,21 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         .tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-    let metrics = TcpListener::bind(app.config.metrics_listen)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} (AGENTHOST_METRICS_PORT/--metrics-port): {e}",
-                app.config.metrics_listen
-            )
-        })?;
+    let metrics = TcpListener::bind(app.config.metrics_listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {} (AGENTHOST_METRICS_PORT/--metrics-port): {e}", app.config.metrics_listen)
+    })?;
     tracing::info!(api = %app.config.listen, metrics = %app.config.metrics_listen, "agenthost listening");
 
     let stop_listening = CancellationToken::new();
     let api_server = tokio::spawn({
         let router = app::router(app.clone());
         let stop = stop_listening.clone();
-        async move {
-            axum::serve(api, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
+        async move { axum::serve(api, router).with_graceful_shutdown(stop.cancelled_owned()).await }
     });
     let metrics_server = tokio::spawn({
         let router = app::metrics_router(app.clone());
         let stop = stop_listening.clone();
-        async move {
-            axum::serve(metrics, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
+        async move { axum::serve(metrics, router).with_graceful_shutdown(stop.cancelled_owned()).await }
     });
     let sweeper = tokio::spawn({
         let app = app.clone();
@@ -92,11 +159,13 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         }
     });
 
+    app.toolboxes.start();
     app.health.set_ready();
     shutdown_signal().await;
     tracing::info!(drain_timeout = ?app.config.drain_timeout, "shutdown requested; draining");
     drain(&app).await;
     sweeper.abort();
+    app.toolboxes.shutdown().await;
     stop_listening.cancel();
     let _ = tokio::time::timeout(FINAL_GRACE, async {
         let _ = api_server.await;
@@ -111,15 +180,9 @@ async fn drain(app: &App) {
     app.health.start_draining();
     app.tracker.close();
     let budget = app.config.drain_timeout.saturating_sub(FINAL_GRACE);
-    if tokio::time::timeout(budget, app.tracker.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(budget, app.tracker.wait()).await.is_err() {
         let stuck = app.runs.in_flight();
-        tracing::warn!(
-            runs = stuck.len(),
-            "drain budget spent; failing the runs still in flight"
-        );
+        tracing::warn!(runs = stuck.len(), "drain budget spent; failing the runs still in flight");
         for run in stuck {
             run.stop(StopReason::Shutdown);
         }

@@ -33,28 +33,19 @@ fn serve_help_documents_every_setting() {
         "FOUNDRY_AGENT_NAME",
         "FOUNDRY_AGENT_SESSION_ID",
     ] {
-        assert!(
-            help.contains(name),
-            "--help does not mention {name}:\n{help}"
-        );
+        assert!(help.contains(name), "--help does not mention {name}:\n{help}");
     }
 }
 
 #[test]
 fn bad_values_exit_2_naming_the_variable() {
-    for (var, value) in [
-        ("PORT", "0"),
-        ("PORT", "70000"),
-        ("AGENTHOST_DRAIN_TIMEOUT", "soon"),
-        ("AGENTHOST_METRICS_PORT", "x"),
-    ] {
+    for (var, value) in
+        [("PORT", "0"), ("PORT", "70000"), ("AGENTHOST_DRAIN_TIMEOUT", "soon"), ("AGENTHOST_METRICS_PORT", "x")]
+    {
         let out = agenthost().arg("serve").env(var, value).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{var}={value}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains(var) && err.contains(value),
-            "{var}={value}: {err}"
-        );
+        assert!(err.contains(var) && err.contains(value), "{var}={value}: {err}");
     }
     let out = agenthost().args(["serve", "--port", "0"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -99,19 +99,10 @@ pub trait ResponseStore: Send + Sync {
 
     /// History items, oldest first, at most [`HISTORY_LIMIT`]. `Missing` when a
     /// `previous_response_id` is unknown to this user; an unknown conversation is empty history.
-    async fn history(
-        &self,
-        user: &str,
-        source: HistorySource<'_>,
-    ) -> Result<Lookup<Vec<Item>>, StoreError>;
+    async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
 
     /// A page of `id`'s input items: its history, then its own input.
-    async fn input_items(
-        &self,
-        user: &str,
-        id: &str,
-        page: &PageQuery,
-    ) -> Result<Lookup<Page>, StoreError>;
+    async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
 
     /// Stored items by id (for `item_reference` inputs); `None` for unknown or foreign ids.
     async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;

@@ -8,10 +8,7 @@ use std::time::{Duration, Instant};
 use agenthost_responses::{Item, ResponseStatus};
 use parking_lot::Mutex;
 
-use crate::{
-    HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError,
-    StoreStats,
-};
+use crate::{HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats};
 
 /// Limits of the memory store. The oldest responses are evicted first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,11 +23,7 @@ pub struct MemoryStoreConfig {
 
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
-        MemoryStoreConfig {
-            max_responses: 100_000,
-            max_bytes: 256 * 1024 * 1024,
-            ttl: Duration::from_secs(24 * 3600),
-        }
+        MemoryStoreConfig { max_responses: 100_000, max_bytes: 256 * 1024 * 1024, ttl: Duration::from_secs(24 * 3600) }
     }
 }
 
@@ -63,10 +56,7 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// A store with these limits.
     pub fn new(config: MemoryStoreConfig) -> Self {
-        MemoryStore {
-            config,
-            inner: Mutex::new(Inner::default()),
-        }
+        MemoryStore { config, inner: Mutex::new(Inner::default()) }
     }
 }
 
@@ -92,12 +82,7 @@ impl Inner {
     fn remove(&mut self, id: &str) -> Option<Entry> {
         let entry = self.records.remove(id)?;
         self.bytes -= entry.bytes;
-        for item in entry
-            .record
-            .input
-            .iter()
-            .chain(&entry.record.response.output)
-        {
+        for item in entry.record.input.iter().chain(&entry.record.response.output) {
             if let Some(item_id) = item.id() {
                 self.items.remove(item_id);
             }
@@ -135,9 +120,7 @@ impl Inner {
 
     fn visible(&self, user: &str, id: &str, ttl: Duration, now: Instant) -> Lookup<&Arc<Record>> {
         match self.records.get(id) {
-            Some(e) if e.record.user == user && now.duration_since(e.written) <= ttl => {
-                Lookup::Found(&e.record)
-            }
+            Some(e) if e.record.user == user && now.duration_since(e.written) <= ttl => Lookup::Found(&e.record),
             Some(_) => Lookup::Missing,
             None if self.tombstones.get(id).is_some_and(|u| u == user) => Lookup::Deleted,
             None => Lookup::Missing,
@@ -147,11 +130,7 @@ impl Inner {
     /// Own items of a record that history may include.
     fn own_items(record: &Record) -> impl DoubleEndedIterator<Item = &Item> {
         let failed = record.response.status == ResponseStatus::Failed;
-        record
-            .input
-            .iter()
-            .chain(&record.response.output)
-            .filter(move |_| !failed)
+        record.input.iter().chain(&record.response.output).filter(move |_| !failed)
     }
 
     /// The chain ending at `id` (inclusive when `include_self`), newest items first, capped.
@@ -187,15 +166,10 @@ impl Inner {
 
     fn conversation_rev(&self, user: &str, conv: &str, before: Option<&str>) -> Vec<Item> {
         let mut out = Vec::new();
-        let Some(ids) = self
-            .conversations
-            .get(&(user.to_string(), conv.to_string()))
-        else {
+        let Some(ids) = self.conversations.get(&(user.to_string(), conv.to_string())) else {
             return out;
         };
-        let end = before
-            .and_then(|b| ids.iter().position(|i| i == b))
-            .unwrap_or(ids.len());
+        let end = before.and_then(|b| ids.iter().position(|i| i == b)).unwrap_or(ids.len());
         for id in ids[..end].iter().rev() {
             if let Some(e) = self.records.get(id) {
                 for item in Self::own_items(&e.record).rev() {
@@ -224,24 +198,14 @@ impl ResponseStore for MemoryStore {
             }
         }
         if let Some(conv) = &record.response.conversation {
-            let list = inner
-                .conversations
-                .entry((record.user.clone(), conv.id.clone()))
-                .or_default();
+            let list = inner.conversations.entry((record.user.clone(), conv.id.clone())).or_default();
             // A rewrite (background terminal update) keeps the response's place.
             if !existed || !list.contains(&id) {
                 list.push(id.clone());
             }
         }
         inner.bytes += bytes;
-        inner.records.insert(
-            id.clone(),
-            Entry {
-                record: Arc::new(record),
-                bytes,
-                written: now,
-            },
-        );
+        inner.records.insert(id.clone(), Entry { record: Arc::new(record), bytes, written: now });
         inner.order.push_back((id, now));
         inner.evict(&self.config, now);
         Ok(())
@@ -249,13 +213,11 @@ impl ResponseStore for MemoryStore {
 
     async fn get(&self, user: &str, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
         let inner = self.inner.lock();
-        Ok(
-            match inner.visible(user, id, self.config.ttl, Instant::now()) {
-                Lookup::Found(r) => Lookup::Found(r.clone()),
-                Lookup::Deleted => Lookup::Deleted,
-                Lookup::Missing => Lookup::Missing,
-            },
-        )
+        Ok(match inner.visible(user, id, self.config.ttl, Instant::now()) {
+            Lookup::Found(r) => Lookup::Found(r.clone()),
+            Lookup::Deleted => Lookup::Deleted,
+            Lookup::Missing => Lookup::Missing,
+        })
     }
 
     async fn delete(&self, user: &str, id: &str) -> Result<Lookup<()>, StoreError> {
@@ -276,31 +238,20 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn history(
-        &self,
-        user: &str,
-        source: HistorySource<'_>,
-    ) -> Result<Lookup<Vec<Item>>, StoreError> {
+    async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
         let inner = self.inner.lock();
         let mut items = match source {
-            HistorySource::Previous(id) => {
-                match inner.visible(user, id, self.config.ttl, Instant::now()) {
-                    Lookup::Found(r) => inner.chain_rev(Some(r), true),
-                    _ => return Ok(Lookup::Missing),
-                }
-            }
+            HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, Instant::now()) {
+                Lookup::Found(r) => inner.chain_rev(Some(r), true),
+                _ => return Ok(Lookup::Missing),
+            },
             HistorySource::Conversation(conv) => inner.conversation_rev(user, conv, None),
         };
         items.reverse();
         Ok(Lookup::Found(items))
     }
 
-    async fn input_items(
-        &self,
-        user: &str,
-        id: &str,
-        page: &PageQuery,
-    ) -> Result<Lookup<Page>, StoreError> {
+    async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
         let inner = self.inner.lock();
         let record = match inner.visible(user, id, self.config.ttl, Instant::now()) {
             Lookup::Found(r) => r.clone(),
@@ -317,29 +268,16 @@ impl ResponseStore for MemoryStore {
             all.reverse();
         }
         let start = match &page.after {
-            Some(after) => all
-                .iter()
-                .position(|i| i.id() == Some(after.as_str()))
-                .map_or(all.len(), |p| p + 1),
+            Some(after) => all.iter().position(|i| i.id() == Some(after.as_str())).map_or(all.len(), |p| p + 1),
             None => 0,
         };
         let end = match &page.before {
-            Some(before) => all
-                .iter()
-                .position(|i| i.id() == Some(before.as_str()))
-                .unwrap_or(all.len()),
+            Some(before) => all.iter().position(|i| i.id() == Some(before.as_str())).unwrap_or(all.len()),
             None => all.len(),
         };
-        let window = if start < end {
-            &all[start..end]
-        } else {
-            &[][..]
-        };
+        let window = if start < end { &all[start..end] } else { &[][..] };
         let has_more = window.len() > page.limit;
-        Ok(Lookup::Found(Page {
-            data: window.iter().take(page.limit).cloned().collect(),
-            has_more,
-        }))
+        Ok(Lookup::Found(Page { data: window.iter().take(page.limit).cloned().collect(), has_more }))
     }
 
     async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
@@ -362,10 +300,6 @@ impl ResponseStore for MemoryStore {
 
     fn stats(&self) -> StoreStats {
         let inner = self.inner.lock();
-        StoreStats {
-            responses: inner.records.len(),
-            bytes: inner.bytes,
-            evictions: inner.evictions,
-        }
+        StoreStats { responses: inner.records.len(), bytes: inner.bytes, evictions: inner.evictions }
     }
 }

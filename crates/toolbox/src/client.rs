@@ -17,14 +17,12 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
-    CancelledNotificationParam, ClientCapabilities, ClientConfig, ClientNotification,
-    ClientRequest, GetExtensions, Implementation, InitializeRequestParams, JsonObject,
-    ListToolsRequest, PaginatedRequestParams, ProtocolVersion, RequestId, ServerResult, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
+    ClientCapabilities, ClientConfig, ClientNotification, ClientRequest, GetExtensions, Implementation,
+    InitializeRequestParams, JsonObject, ListToolsRequest, PaginatedRequestParams, ProtocolVersion, RequestId,
+    ServerResult, Tool,
 };
-use rmcp::service::{
-    ClientCacheConfig, NotificationContext, Peer, PeerRequestOptions, RunningService, serve_client,
-};
+use rmcp::service::{ClientCacheConfig, NotificationContext, Peer, PeerRequestOptions, RunningService, serve_client};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ClientHandler, RoleClient};
@@ -60,10 +58,7 @@ impl Caller {
     pub fn container(deadline: Instant) -> Self {
         Self {
             who: None,
-            per: PerRequest {
-                deadline: Some(deadline),
-                ..PerRequest::default()
-            },
+            per: PerRequest { deadline: Some(deadline), ..PerRequest::default() },
             deadline,
             cancel: None,
         }
@@ -126,12 +121,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// An endpoint at `url`; nothing is opened yet.
-    pub fn new(
-        toolbox: String,
-        url: String,
-        http: Arc<HttpShared>,
-        client: Implementation,
-    ) -> Arc<Self> {
+    pub fn new(toolbox: String, url: String, http: Arc<HttpShared>, client: Implementation) -> Arc<Self> {
         let info = InitializeRequestParams::new(ClientCapabilities::default(), client)
             .with_protocol_version(ProtocolVersion::V_2025_06_18);
         Arc::new(Self {
@@ -292,54 +282,33 @@ impl Endpoint {
             let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
             let this = Arc::clone(self);
             let deadline = Instant::now() + self.http.request_timeout;
-            let per = PerRequest {
-                deadline: Some(deadline),
-                ..caller.per.clone()
-            };
+            let per = PerRequest { deadline: Some(deadline), ..caller.per.clone() };
             let task = tokio::spawn(async move {
                 let result = this.open(per, deadline).await;
                 this.opening.remove_if(&key, |_, (flight, _)| *flight == id);
                 result
             });
-            let flight = task
-                .map(|joined| joined.unwrap_or_else(|_| Err(ErrorClass::Closed.into())))
-                .boxed()
-                .shared();
+            let flight = task.map(|joined| joined.unwrap_or_else(|_| Err(ErrorClass::Closed.into()))).boxed().shared();
             (id, flight)
         });
         entry.1.clone()
     }
 
-    async fn open(
-        self: &Arc<Self>,
-        per: PerRequest,
-        deadline: Instant,
-    ) -> Result<Arc<Conn>, OpError> {
+    async fn open(self: &Arc<Self>, per: PerRequest, deadline: Instant) -> Result<Arc<Conn>, OpError> {
         let transport = StreamableHttpClientTransport::with_client(
             ProxyHttp::new(self.http.clone(), per),
-            StreamableHttpClientTransportConfig::with_uri(self.url.clone())
-                .max_concurrent_requests(MAX_CONCURRENT),
+            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).max_concurrent_requests(MAX_CONCURRENT),
         );
-        let handler = Handler {
-            info: self.info.clone(),
-            generation: self.generation.clone(),
-            changed: self.changed.clone(),
+        let handler =
+            Handler { info: self.info.clone(), generation: self.generation.clone(), changed: self.changed.clone() };
+        let running = match tokio::time::timeout_at(deadline, serve_client(handler, transport)).await {
+            Err(_) => return Err(ErrorClass::Timeout.into()),
+            Ok(Err(e)) => return Err(error::from_initialize(&e)),
+            Ok(Ok(running)) => running,
         };
-        let running =
-            match tokio::time::timeout_at(deadline, serve_client(handler, transport)).await {
-                Err(_) => return Err(ErrorClass::Timeout.into()),
-                Ok(Err(e)) => return Err(error::from_initialize(&e)),
-                Ok(Ok(running)) => running,
-            };
         // Tool lists must never be served stale from rmcp's cache: consent errors must surface.
-        running
-            .peer()
-            .set_response_cache_config(ClientCacheConfig::disabled())
-            .await;
-        let conn = Arc::new(Conn {
-            peer: running.peer().clone(),
-            running: tokio::sync::Mutex::new(Some(running)),
-        });
+        running.peer().set_response_cache_config(ClientCacheConfig::disabled()).await;
+        let conn = Arc::new(Conn { peer: running.peer().clone(), running: tokio::sync::Mutex::new(Some(running)) });
         let existing = {
             let mut slot = self.conn.lock();
             match slot.as_ref() {
@@ -396,10 +365,7 @@ async fn cancelled(token: Option<&CancellationToken>) {
 /// Sends `notifications/cancelled` for an abandoned request, in the background, with the
 /// request's headers.
 fn cancel_on_wire(peer: &Peer<RoleClient>, id: RequestId, per: &PerRequest, why: ErrorClass) {
-    let mut notification = CancelledNotification::new(CancelledNotificationParam::new(
-        Some(id),
-        Some(why.as_string()),
-    ));
+    let mut notification = CancelledNotification::new(CancelledNotificationParam::new(Some(id), Some(why.as_string())));
     notification.extensions.insert(per.clone());
     let peer = peer.clone();
     tokio::spawn(async move {

@@ -46,18 +46,13 @@ impl LinkPolicy {
     pub fn is_valid(&self, link: &str) -> bool {
         if link.is_empty()
             || link.len() > MAX_LINK_BYTES
-            || link
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+            || link.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
         {
             return false;
         }
         // The URL parser repairs `https:///host` and friends; the raw text must already have
         // an authority.
-        let authority = link
-            .split_once("://")
-            .map(|(_, rest)| rest)
-            .and_then(|rest| rest.chars().next());
+        let authority = link.split_once("://").map(|(_, rest)| rest).and_then(|rest| rest.chars().next());
         if authority.is_none_or(|c| matches!(c, '/' | '?' | '#' | '@')) {
             return false;
         }
@@ -89,12 +84,7 @@ fn is_loopback(host: &url::Host<&str>) -> bool {
 /// A link safe for logs: scheme, host and path only (the query carries an opaque state blob).
 pub fn redact_link(link: &str) -> String {
     match url::Url::parse(link) {
-        Ok(url) => format!(
-            "{}://{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            url.path()
-        ),
+        Ok(url) => format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path()),
         Err(_) => "<invalid link>".to_owned(),
     }
 }
@@ -107,9 +97,7 @@ pub fn redact_urls(text: &str) -> String {
     while let Some(start) = find_scheme(rest) {
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        let end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
-            .unwrap_or(tail.len());
+        let end = tail.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>')).unwrap_or(tail.len());
         let url = &tail[..end];
         match url.find(['?', '#']) {
             Some(q) => {
@@ -155,13 +143,7 @@ pub enum Signal {
 }
 
 /// Parses a JSON-RPC error from the proxy. `toolbox` labels sources without a `name`.
-pub fn parse(
-    toolbox: &str,
-    code: i32,
-    message: &str,
-    data: Option<&Value>,
-    links: LinkPolicy,
-) -> Signal {
+pub fn parse(toolbox: &str, code: i32, message: &str, data: Option<&Value>, links: LinkPolicy) -> Signal {
     if code == URL_ELICITATION_CODE
         && let Some(signal) = data.and_then(|d| elicitations(toolbox, d, links))
     {
@@ -204,16 +186,12 @@ fn bare_link(toolbox: &str, text: &str, links: LinkPolicy) -> Signal {
     });
     match link {
         Some(link) if links.is_valid(link) => Signal::Consent {
-            consents: vec![ConsentRequest {
-                server_label: toolbox.to_owned(),
-                consent_link: link.to_owned(),
-            }],
+            consents: vec![ConsentRequest { server_label: toolbox.to_owned(), consent_link: link.to_owned() }],
             broken: Vec::new(),
         },
-        _ => Signal::Consent {
-            consents: Vec::new(),
-            broken: vec![(toolbox.to_owned(), ErrorClass::InvalidConsentLink)],
-        },
+        _ => {
+            Signal::Consent { consents: Vec::new(), broken: vec![(toolbox.to_owned(), ErrorClass::InvalidConsentLink)] }
+        }
     }
 }
 
@@ -223,15 +201,11 @@ fn elicitations(toolbox: &str, data: &Value, links: LinkPolicy) -> Option<Signal
     let mut consents = Vec::new();
     let mut broken = Vec::new();
     for item in items {
-        let mode_ok = item
-            .get("mode")
-            .and_then(Value::as_str)
-            .is_none_or(|m| m.eq_ignore_ascii_case("url"));
+        let mode_ok = item.get("mode").and_then(Value::as_str).is_none_or(|m| m.eq_ignore_ascii_case("url"));
         match item.get("url").and_then(Value::as_str) {
-            Some(url) if mode_ok && links.is_valid(url) => consents.push(ConsentRequest {
-                server_label: toolbox.to_owned(),
-                consent_link: url.to_owned(),
-            }),
+            Some(url) if mode_ok && links.is_valid(url) => {
+                consents.push(ConsentRequest { server_label: toolbox.to_owned(), consent_link: url.to_owned() })
+            }
             _ => broken.push((toolbox.to_owned(), ErrorClass::InvalidConsentLink)),
         }
     }
@@ -270,10 +244,9 @@ fn from_aggregate(toolbox: &str, aggregate: &Value, links: LinkPolicy) -> Option
         }
         saw_consent = true;
         match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
-            Some(link) if links.is_valid(link.trim()) => consents.push(ConsentRequest {
-                server_label: label,
-                consent_link: link.trim().to_owned(),
-            }),
+            Some(link) if links.is_valid(link.trim()) => {
+                consents.push(ConsentRequest { server_label: label, consent_link: link.trim().to_owned() })
+            }
             _ => broken.push((label, ErrorClass::InvalidConsentLink)),
         }
     }

@@ -14,10 +14,7 @@ fn strict() -> LinkPolicy {
 }
 
 fn consent(label: &str, link: &str) -> ConsentRequest {
-    ConsentRequest {
-        server_label: label.to_owned(),
-        consent_link: link.to_owned(),
-    }
+    ConsentRequest { server_label: label.to_owned(), consent_link: link.to_owned() }
 }
 
 fn entry(name: &str, ty: &str, code: &str, message: &str) -> String {
@@ -33,28 +30,16 @@ fn msg(entries: &[String]) -> String {
 }
 
 fn consents_only(list: Vec<ConsentRequest>) -> Signal {
-    Signal::Consent {
-        consents: list,
-        broken: Vec::new(),
-    }
+    Signal::Consent { consents: list, broken: Vec::new() }
 }
 
 #[test]
 fn single_consent_with_sdk_prefix() {
     let m = msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)]);
-    assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent("send_email", LINK)])
-    );
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent("send_email", LINK)]));
     // Without the prefix (the Python shape) too.
-    let m = format!(
-        "{HEAD} {}",
-        payload(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)])
-    );
-    assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent("send_email", LINK)])
-    );
+    let m = format!("{HEAD} {}", payload(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)]));
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent("send_email", LINK)]));
 }
 
 #[test]
@@ -74,10 +59,8 @@ fn source_type_is_ignored() {
 fn multiple_consents_keep_their_order() {
     let a = "https://login.example.com/consent/a";
     let b = "https://login.example.com/consent/b";
-    let m = msg(&[
-        entry("send_email", "mcp", "CONSENT_REQUIRED", a),
-        entry("read_calendar", "mcp", "CONSENT_REQUIRED", b),
-    ]);
+    let m =
+        msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", a), entry("read_calendar", "mcp", "CONSENT_REQUIRED", b)]);
     assert_eq!(
         parse(TB, -32006, &m, None, strict()),
         consents_only(vec![consent("send_email", a), consent("read_calendar", b)])
@@ -87,10 +70,8 @@ fn multiple_consents_keep_their_order() {
 /// W9: a mixed payload reports both the consent and the broken source.
 #[test]
 fn mixed_payload_gives_consents_and_failures() {
-    let m = msg(&[
-        entry("send_email", "mcp", "CONSENT_REQUIRED", LINK),
-        entry("broken", "mcp", "INTERNAL_ERROR", "boom"),
-    ]);
+    let m =
+        msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK), entry("broken", "mcp", "INTERNAL_ERROR", "boom")]);
     assert_eq!(
         parse(TB, -32006, &m, None, strict()),
         Signal::Consent {
@@ -102,17 +83,11 @@ fn mixed_payload_gives_consents_and_failures() {
 
 #[test]
 fn no_json_is_not_consent() {
-    assert_eq!(
-        parse(TB, -32603, "connection refused", None, strict()),
-        Signal::None
-    );
+    assert_eq!(parse(TB, -32603, "connection refused", None, strict()), Signal::None);
     // With the consent code but no link, consent is needed and nothing can be shown.
     assert_eq!(
         parse(TB, -32006, "connection refused", None, strict()),
-        Signal::Consent {
-            consents: vec![],
-            broken: vec![(TB.into(), ErrorClass::InvalidConsentLink)],
-        }
+        Signal::Consent { consents: vec![], broken: vec![(TB.into(), ErrorClass::InvalidConsentLink)] }
     );
 }
 
@@ -128,10 +103,7 @@ fn empty_link_is_a_failure_of_the_source() {
     let m = payload(&[entry("send_email", "mcp", "CONSENT_REQUIRED", "")]);
     assert_eq!(
         parse(TB, -32006, &m, None, strict()),
-        Signal::Consent {
-            consents: vec![],
-            broken: vec![("send_email".into(), ErrorClass::InvalidConsentLink)],
-        }
+        Signal::Consent { consents: vec![], broken: vec![("send_email".into(), ErrorClass::InvalidConsentLink)] }
     );
 }
 
@@ -152,10 +124,7 @@ fn missing_name_falls_back_to_the_toolbox() {
 #[test]
 fn empty_message_is_not_consent() {
     assert_eq!(parse(TB, -32603, "", None, strict()), Signal::None);
-    assert_eq!(
-        parse(TB, -32603, "", Some(&Value::Null), strict()),
-        Signal::None
-    );
+    assert_eq!(parse(TB, -32603, "", Some(&Value::Null), strict()), Signal::None);
 }
 
 #[test]
@@ -163,9 +132,7 @@ fn no_consent_code_in_payload_is_hard() {
     let m = msg(&[entry("broken", "mcp", "INTERNAL_ERROR", "boom")]);
     assert_eq!(
         parse(TB, -32006, &m, None, strict()),
-        Signal::Hard {
-            broken: vec![("broken".into(), ErrorClass::Upstream)]
-        }
+        Signal::Hard { broken: vec![("broken".into(), ErrorClass::Upstream)] }
     );
 }
 
@@ -207,9 +174,7 @@ fn entries_without_a_consent_code_are_failures() {
         let m = format!(r#"{{"errors":[{e}]}}"#);
         assert_eq!(
             parse(TB, -32603, &m, None, strict()),
-            Signal::Hard {
-                broken: vec![("a".into(), ErrorClass::Upstream)]
-            },
+            Signal::Hard { broken: vec![("a".into(), ErrorClass::Upstream)] },
             "{e}"
         );
     }
@@ -219,10 +184,7 @@ fn entries_without_a_consent_code_are_failures() {
 #[test]
 fn lower_case_consent_code_matches() {
     let m = payload(&[entry("send_email", "mcp", "consent_required", LINK)]);
-    assert_eq!(
-        parse(TB, -32603, &m, None, strict()),
-        consents_only(vec![consent("send_email", LINK)])
-    );
+    assert_eq!(parse(TB, -32603, &m, None, strict()), consents_only(vec![consent("send_email", LINK)]));
 }
 
 #[test]
@@ -230,27 +192,19 @@ fn non_string_link_is_a_failure() {
     let m = r#"{"errors":[{"name":"a","error":{"code":"CONSENT_REQUIRED","message":12}}]}"#;
     assert_eq!(
         parse(TB, -32006, m, None, strict()),
-        Signal::Consent {
-            consents: vec![],
-            broken: vec![("a".into(), ErrorClass::InvalidConsentLink)],
-        }
+        Signal::Consent { consents: vec![], broken: vec![("a".into(), ErrorClass::InvalidConsentLink)] }
     );
 }
 
 #[test]
 fn non_object_entries_are_protocol_failures() {
-    let m = format!(
-        r#"{{"errors":["CONSENT_REQUIRED", 7, {}]}}"#,
-        entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)
-    );
+    let m =
+        format!(r#"{{"errors":["CONSENT_REQUIRED", 7, {}]}}"#, entry("send_email", "mcp", "CONSENT_REQUIRED", LINK));
     assert_eq!(
         parse(TB, -32006, &m, None, strict()),
         Signal::Consent {
             consents: vec![consent("send_email", LINK)],
-            broken: vec![
-                (TB.into(), ErrorClass::Protocol),
-                (TB.into(), ErrorClass::Protocol)
-            ],
+            broken: vec![(TB.into(), ErrorClass::Protocol), (TB.into(), ErrorClass::Protocol)],
         }
     );
 }
@@ -258,14 +212,8 @@ fn non_object_entries_are_protocol_failures() {
 /// W19: trailing text after the JSON is tolerated.
 #[test]
 fn trailing_text_is_tolerated() {
-    let m = format!(
-        "{} trace-id=abc {{x}}",
-        msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)])
-    );
-    assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent("send_email", LINK)])
-    );
+    let m = format!("{} trace-id=abc {{x}}", msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)]));
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent("send_email", LINK)]));
 }
 
 /// W19: a `{` in the human-readable prefix does not hide the payload.
@@ -275,45 +223,24 @@ fn brace_in_prefix_is_tolerated() {
         "Request failed {{remote}}: {{\"unrelated\":true}} {HEAD} {}",
         payload(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)])
     );
-    assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent("send_email", LINK)])
-    );
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent("send_email", LINK)]));
     // Braces and quotes inside JSON strings do not confuse the scanner.
     let tricky = "https://login.example.com/consent?data=%7B%7D";
     let m = format!(
         "x {{ {}",
-        payload(&[
-            json!({"name": "a}\"{", "error": {"code": "CONSENT_REQUIRED", "message": tricky}})
-                .to_string()
-        ])
+        payload(&[json!({"name": "a}\"{", "error": {"code": "CONSENT_REQUIRED", "message": tricky}}).to_string()])
     );
-    assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent("a}\"{", tricky)])
-    );
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent("a}\"{", tricky)]));
 }
 
 /// W5: a call-time -32006 whose message is a prefixed link yields the link alone.
 #[test]
 fn bare_link_at_call_time() {
-    assert_eq!(
-        parse(TB, -32006, LINK, None, strict()),
-        consents_only(vec![consent(TB, LINK)])
-    );
+    assert_eq!(parse(TB, -32006, LINK, None, strict()), consents_only(vec![consent(TB, LINK)]));
     let m = format!("Request failed (remote): {LINK}");
+    assert_eq!(parse(TB, -32006, &m, None, strict()), consents_only(vec![consent(TB, LINK)]));
     assert_eq!(
-        parse(TB, -32006, &m, None, strict()),
-        consents_only(vec![consent(TB, LINK)])
-    );
-    assert_eq!(
-        parse(
-            TB,
-            -32007,
-            &format!("{LINK} (expires in 10 min)"),
-            None,
-            strict()
-        ),
+        parse(TB, -32007, &format!("{LINK} (expires in 10 min)"), None, strict()),
         consents_only(vec![consent(TB, LINK)])
     );
     // Any other code: a link in an error message is just text.
@@ -326,31 +253,16 @@ fn bare_link_at_call_time() {
 fn data_is_read_before_the_message() {
     let data = json!({"errors": [{"name": "calendar", "type": "mcp", "error": {"code": "CONSENT_REQUIRED", "message": LINK}}]});
     assert_eq!(
-        parse(
-            TB,
-            -32006,
-            "https://other.example/ignored",
-            Some(&data),
-            strict()
-        ),
+        parse(TB, -32006, "https://other.example/ignored", Some(&data), strict()),
         consents_only(vec![consent("calendar", LINK)])
     );
     // The message alone says nothing; data carries the payload.
-    assert_eq!(
-        parse(TB, -32006, HEAD, Some(&data), strict()),
-        consents_only(vec![consent("calendar", LINK)])
-    );
+    assert_eq!(parse(TB, -32006, HEAD, Some(&data), strict()), consents_only(vec![consent("calendar", LINK)]));
     // data as a string holding the payload, and data nesting it.
     let text = Value::String(format!("prefix {data} suffix"));
-    assert_eq!(
-        parse(TB, -32000, "failed", Some(&text), strict()),
-        consents_only(vec![consent("calendar", LINK)])
-    );
+    assert_eq!(parse(TB, -32000, "failed", Some(&text), strict()), consents_only(vec![consent("calendar", LINK)]));
     let nested = json!({"detail": {"inner": data}});
-    assert_eq!(
-        parse(TB, -32000, "failed", Some(&nested), strict()),
-        consents_only(vec![consent("calendar", LINK)])
-    );
+    assert_eq!(parse(TB, -32000, "failed", Some(&nested), strict()), consents_only(vec![consent("calendar", LINK)]));
     // data without a payload falls back to the message.
     let m = msg(&[entry("send_email", "mcp", "CONSENT_REQUIRED", LINK)]);
     assert_eq!(
@@ -372,13 +284,7 @@ fn url_elicitation_is_consent() {
         {"mode": "url", "elicitationId": "e2", "url": "javascript:alert(1)"}
     ]});
     assert_eq!(
-        parse(
-            TB,
-            -32042,
-            "URL elicitation required",
-            Some(&data),
-            strict()
-        ),
+        parse(TB, -32042, "URL elicitation required", Some(&data), strict()),
         Signal::Consent {
             consents: vec![consent(TB, LINK)],
             broken: vec![(TB.into(), ErrorClass::InvalidConsentLink)],
@@ -418,15 +324,11 @@ fn link_validation() {
     }
     let long = format!("https://login.example.com/{}", "a".repeat(MAX_LINK_BYTES));
     assert!(!p.is_valid(&long));
-    let exact = format!(
-        "https://login.example.com/{}",
-        "a".repeat(MAX_LINK_BYTES - "https://login.example.com/".len())
-    );
+    let exact =
+        format!("https://login.example.com/{}", "a".repeat(MAX_LINK_BYTES - "https://login.example.com/".len()));
     assert!(p.is_valid(&exact));
 
-    let loopback = LinkPolicy {
-        allow_loopback_http: true,
-    };
+    let loopback = LinkPolicy { allow_loopback_http: true };
     assert!(loopback.is_valid("http://127.0.0.1:9090/consent?x=1"));
     assert!(loopback.is_valid("http://localhost/consent"));
     assert!(loopback.is_valid("http://[::1]:80/consent"));

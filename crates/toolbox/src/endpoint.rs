@@ -33,25 +33,16 @@ struct ToolboxEndpoint {
 /// Resolves and validates endpoints and names (already trimmed and de-duplicated).
 pub fn layout(settings: &ToolboxSettings, names: &[String]) -> Result<Layout, ToolboxConfigError> {
     for name in names {
-        validate_segment(name).map_err(|reason| ToolboxConfigError::InvalidToolboxName {
-            name: name.clone(),
-            reason,
-        })?;
+        validate_segment(name)
+            .map_err(|reason| ToolboxConfigError::InvalidToolboxName { name: name.clone(), reason })?;
     }
-    let project = non_blank(settings.project_endpoint.as_deref())
-        .map(project_endpoint)
-        .transpose()?;
-    let single = non_blank(settings.toolbox_endpoint.as_deref())
-        .map(toolbox_endpoint)
-        .transpose()?;
+    let project = non_blank(settings.project_endpoint.as_deref()).map(project_endpoint).transpose()?;
+    let single = non_blank(settings.toolbox_endpoint.as_deref()).map(toolbox_endpoint).transpose()?;
     let Some(single) = single else {
         return Ok(match project {
             None => Layout::Disabled,
             Some(project) => Layout::Enabled {
-                toolboxes: names
-                    .iter()
-                    .map(|n| (n.clone(), None, proxy_url(&project, n, None)))
-                    .collect(),
+                toolboxes: names.iter().map(|n| (n.clone(), None, proxy_url(&project, n, None))).collect(),
                 project: Some(project),
             },
         });
@@ -76,10 +67,7 @@ pub fn layout(settings: &ToolboxSettings, names: &[String]) -> Result<Layout, To
         };
         toolboxes.push((name.clone(), None, proxy_url(base, name, None)));
     }
-    Ok(Layout::Enabled {
-        project: base,
-        toolboxes,
-    })
+    Ok(Layout::Enabled { project: base, toolboxes })
 }
 
 fn non_blank(value: Option<&str>) -> Option<&str> {
@@ -125,41 +113,29 @@ fn invalid_toolbox_endpoint(value: &str, reason: &str) -> ToolboxConfigError {
 /// Splits `{base}/toolboxes/{name}[/versions/{v}]/mcp[?...]`; other shapes are used verbatim
 /// and have no name or base.
 fn toolbox_endpoint(value: &str) -> Result<ToolboxEndpoint, ToolboxConfigError> {
-    let url =
-        url::Url::parse(value).map_err(|e| invalid_toolbox_endpoint(value, &e.to_string()))?;
+    let url = url::Url::parse(value).map_err(|e| invalid_toolbox_endpoint(value, &e.to_string()))?;
     check_origin(&url).map_err(|r| invalid_toolbox_endpoint(value, r))?;
     if url.fragment().is_some() {
         return Err(invalid_toolbox_endpoint(value, "must not have a fragment"));
     }
     let segments: Vec<&str> = url.path().split('/').collect();
     let Some(i) = segments.iter().rposition(|s| *s == "toolboxes") else {
-        return Ok(ToolboxEndpoint {
-            url: value.to_owned(),
-            name: None,
-            version: None,
-            base: None,
-        });
+        return Ok(ToolboxEndpoint { url: value.to_owned(), name: None, version: None, base: None });
     };
     let decode = |s: &str| -> Result<String, ToolboxConfigError> {
         let decoded = percent_decode_str(s)
             .decode_utf8()
             .map(|d| d.into_owned())
             .map_err(|_| invalid_toolbox_endpoint(value, "has a path segment that is not UTF-8"))?;
-        validate_segment(&decoded).map_err(|reason| {
-            invalid_toolbox_endpoint(value, &format!("names a toolbox that {reason}"))
-        })?;
+        validate_segment(&decoded)
+            .map_err(|reason| invalid_toolbox_endpoint(value, &format!("names a toolbox that {reason}")))?;
         Ok(decoded)
     };
     let (name, version) = match &segments[i + 1..] {
         [name, "mcp"] => (decode(name)?, None),
         [name, "versions", v, "mcp"] => (decode(name)?, Some(decode(v)?)),
         _ => {
-            return Ok(ToolboxEndpoint {
-                url: value.to_owned(),
-                name: None,
-                version: None,
-                base: None,
-            });
+            return Ok(ToolboxEndpoint { url: value.to_owned(), name: None, version: None, base: None });
         }
     };
     let mut base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
@@ -167,12 +143,7 @@ fn toolbox_endpoint(value: &str) -> Result<ToolboxEndpoint, ToolboxConfigError> 
         base.push_str(&format!(":{port}"));
     }
     base.push_str(&segments[..i].join("/"));
-    Ok(ToolboxEndpoint {
-        url: value.to_owned(),
-        name: Some(name),
-        version,
-        base: Some(base),
-    })
+    Ok(ToolboxEndpoint { url: value.to_owned(), name: Some(name), version, base: Some(base) })
 }
 
 #[cfg(test)]
@@ -193,22 +164,13 @@ mod tests {
 
     #[test]
     fn no_endpoint_disables() {
-        assert_eq!(
-            layout(&settings(None, None), &names(&["a"])),
-            Ok(Layout::Disabled)
-        );
-        assert_eq!(
-            layout(&settings(Some("  "), Some("")), &names(&["a"])),
-            Ok(Layout::Disabled)
-        );
+        assert_eq!(layout(&settings(None, None), &names(&["a"])), Ok(Layout::Disabled));
+        assert_eq!(layout(&settings(Some("  "), Some("")), &names(&["a"])), Ok(Layout::Disabled));
     }
 
     #[test]
     fn project_endpoint_builds_urls() {
-        let got = layout(
-            &settings(Some("https://p.example/api/projects/x/"), None),
-            &names(&["sales", "hr"]),
-        );
+        let got = layout(&settings(Some("https://p.example/api/projects/x/"), None), &names(&["sales", "hr"]));
         assert_eq!(
             got,
             Ok(Layout::Enabled {
@@ -217,14 +179,9 @@ mod tests {
                     (
                         "sales".into(),
                         None,
-                        "https://p.example/api/projects/x/toolboxes/sales/mcp?api-version=v1"
-                            .into()
+                        "https://p.example/api/projects/x/toolboxes/sales/mcp?api-version=v1".into()
                     ),
-                    (
-                        "hr".into(),
-                        None,
-                        "https://p.example/api/projects/x/toolboxes/hr/mcp?api-version=v1".into()
-                    ),
+                    ("hr".into(), None, "https://p.example/api/projects/x/toolboxes/hr/mcp?api-version=v1".into()),
                 ],
             })
         );
@@ -232,26 +189,14 @@ mod tests {
 
     #[test]
     fn invalid_endpoints_and_names_are_config_errors() {
-        for bad in [
-            "not a url",
-            "ftp://p.example",
-            "https://p.example?x=1",
-            "https://u:p@p.example",
-            "file:///tmp",
-        ] {
+        for bad in ["not a url", "ftp://p.example", "https://p.example?x=1", "https://u:p@p.example", "file:///tmp"] {
             assert!(
-                matches!(
-                    layout(&settings(Some(bad), None), &[]),
-                    Err(ToolboxConfigError::InvalidEndpoint { .. })
-                ),
+                matches!(layout(&settings(Some(bad), None), &[]), Err(ToolboxConfigError::InvalidEndpoint { .. })),
                 "{bad}"
             );
         }
         let err = layout(&settings(None, None), &names(&["../admin"]));
-        assert!(
-            matches!(err, Err(ToolboxConfigError::InvalidToolboxName { .. })),
-            "{err:?}"
-        );
+        assert!(matches!(err, Err(ToolboxConfigError::InvalidToolboxName { .. })), "{err:?}");
     }
 
     #[test]
@@ -274,17 +219,13 @@ mod tests {
                     (
                         "other".into(),
                         None,
-                        "http://127.0.0.1:9/api/projects/p/toolboxes/other/mcp?api-version=v1"
-                            .into()
+                        "http://127.0.0.1:9/api/projects/p/toolboxes/other/mcp?api-version=v1".into()
                     ),
                 ],
             })
         );
         // An explicit project endpoint wins as the base.
-        let got = layout(
-            &settings(Some("https://p.example/x"), Some(url)),
-            &names(&["demo", "b"]),
-        );
+        let got = layout(&settings(Some("https://p.example/x"), Some(url)), &names(&["demo", "b"]));
         assert!(matches!(
             got,
             Ok(Layout::Enabled { project: Some(ref p), ref toolboxes }) if p == "https://p.example/x"
@@ -295,16 +236,10 @@ mod tests {
     #[test]
     fn toolbox_endpoint_without_a_name_needs_one() {
         let url = "https://gw.example/mcp";
-        assert!(matches!(
-            layout(&settings(None, Some(url)), &[]),
-            Err(ToolboxConfigError::InvalidEndpoint { .. })
-        ));
+        assert!(matches!(layout(&settings(None, Some(url)), &[]), Err(ToolboxConfigError::InvalidEndpoint { .. })));
         assert_eq!(
             layout(&settings(None, Some(url)), &names(&["tb"])),
-            Ok(Layout::Enabled {
-                project: None,
-                toolboxes: vec![("tb".into(), None, url.into())],
-            })
+            Ok(Layout::Enabled { project: None, toolboxes: vec![("tb".into(), None, url.into())] })
         );
         assert!(matches!(
             layout(&settings(None, Some(url)), &names(&["tb", "second"])),

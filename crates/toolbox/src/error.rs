@@ -82,10 +82,7 @@ impl ErrorClass {
 
     /// Failures no user identity can fix: the toolbox becomes `Unhealthy`.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
-            ErrorClass::NotFound | ErrorClass::InvalidName | ErrorClass::Config
-        )
+        matches!(self, ErrorClass::NotFound | ErrorClass::InvalidName | ErrorClass::Config)
     }
 
     /// A sentence for the model when a tool call fails with this class.
@@ -103,9 +100,7 @@ impl ErrorClass {
             ErrorClass::Auth => "the toolbox rejected the authorization".into(),
             ErrorClass::Token => "no access token for the toolbox could be obtained".into(),
             ErrorClass::Upstream => "a tool source behind the toolbox failed".into(),
-            ErrorClass::InvalidConsentLink => {
-                "the tool source asked for sign-in with an unusable link".into()
-            }
+            ErrorClass::InvalidConsentLink => "the tool source asked for sign-in with an unusable link".into(),
             ErrorClass::Cancelled => "the request was cancelled".into(),
             ErrorClass::Closed => "the toolbox connection closed".into(),
         }
@@ -158,10 +153,7 @@ pub fn from_initialize(error: &ClientInitializeError) -> OpError {
 }
 
 fn from_transport(dte: &DynamicTransportError) -> OpError {
-    match dte
-        .error
-        .downcast_ref::<StreamableHttpError<ProxyHttpError>>()
-    {
+    match dte.error.downcast_ref::<StreamableHttpError<ProxyHttpError>>() {
         Some(e) => from_http(e),
         None => ErrorClass::Protocol.into(),
     }
@@ -181,15 +173,14 @@ fn from_http(error: &StreamableHttpError<ProxyHttpError>) -> OpError {
         StreamableHttpError::Client(ProxyHttpError::Token(_)) => ErrorClass::Token.into(),
         StreamableHttpError::Client(ProxyHttpError::Status(status)) => status_class(*status).into(),
         StreamableHttpError::HttpStatus(e) => status_class(e.status).into(),
-        StreamableHttpError::AuthRequired(_) | StreamableHttpError::InsufficientScope(_) => {
-            ErrorClass::Auth.into()
-        }
+        StreamableHttpError::AuthRequired(_) | StreamableHttpError::InsufficientScope(_) => ErrorClass::Auth.into(),
         StreamableHttpError::ReinitializationFailed(data) => OpError::Rpc(data.clone()),
         StreamableHttpError::Io(_) | StreamableHttpError::Sse(_) => ErrorClass::Network.into(),
         StreamableHttpError::UnexpectedEndOfStream => ErrorClass::Network.into(),
         StreamableHttpError::SessionExpired => ErrorClass::Http(404).into(),
-        StreamableHttpError::SessionRecoveryTimeout
-        | StreamableHttpError::ControlRequestTimeout => ErrorClass::Timeout.into(),
+        StreamableHttpError::SessionRecoveryTimeout | StreamableHttpError::ControlRequestTimeout => {
+            ErrorClass::Timeout.into()
+        }
         StreamableHttpError::TransportChannelClosed => ErrorClass::Closed.into(),
         _ => ErrorClass::Protocol.into(),
     }
@@ -226,10 +217,7 @@ mod tests {
         assert_eq!(ErrorClass::Timeout.to_string(), "timeout");
         assert_eq!(ErrorClass::ConsentRequired.as_string(), "consent_required");
         assert_eq!(ErrorClass::NotFound.as_string(), "not_found");
-        assert_eq!(
-            ErrorClass::InvalidConsentLink.as_string(),
-            "invalid_consent_link"
-        );
+        assert_eq!(ErrorClass::InvalidConsentLink.as_string(), "invalid_consent_link");
     }
 
     #[test]

@@ -45,35 +45,20 @@ pub struct PerRequest {
 
 impl PerRequest {
     /// Header values from a request's context; values that are not valid headers are dropped.
-    pub fn new(
-        call_id: Option<&str>,
-        trace: &agenthost_agent::TraceHeaders,
-        deadline: Option<Instant>,
-    ) -> Self {
+    pub fn new(call_id: Option<&str>, trace: &agenthost_agent::TraceHeaders, deadline: Option<Instant>) -> Self {
         let value = |v: Option<&String>| {
-            v.map(|s| s.trim())
-                .filter(|s| !s.is_empty())
-                .and_then(|s| HeaderValue::from_str(s).ok())
+            v.map(|s| s.trim()).filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok())
         };
         let mut headers = Vec::new();
-        for (name, v) in [
-            ("traceparent", &trace.traceparent),
-            ("tracestate", &trace.tracestate),
-            ("baggage", &trace.baggage),
-        ] {
+        for (name, v) in
+            [("traceparent", &trace.traceparent), ("tracestate", &trace.tracestate), ("baggage", &trace.baggage)]
+        {
             if let Some(v) = value(v.as_ref()) {
                 headers.push((HeaderName::from_static(name), v));
             }
         }
-        let call_id = call_id
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .and_then(|s| HeaderValue::from_str(s).ok());
-        Self {
-            call_id,
-            trace: headers,
-            deadline,
-        }
+        let call_id = call_id.map(str::trim).filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok());
+        Self { call_id, trace: headers, deadline }
     }
 }
 
@@ -128,10 +113,7 @@ pub struct ProxyHttp {
 impl ProxyHttp {
     /// A client for one connection opened on behalf of `opener`.
     pub fn new(shared: Arc<HttpShared>, opener: PerRequest) -> Self {
-        Self {
-            shared,
-            opener: Arc::new(opener),
-        }
+        Self { shared, opener: Arc::new(opener) }
     }
 
     /// The per-request values of `message`: its own, or the opener's for handshake messages.
@@ -142,16 +124,11 @@ impl ProxyHttp {
                 None => matches!(r.request, rmcp::model::ClientRequest::InitializeRequest(_))
                     .then_some(self.opener.as_ref()),
             },
-            ClientJsonRpcMessage::Notification(n) => {
-                match n.notification.extensions().get::<PerRequest>() {
-                    Some(p) => Some(p),
-                    None => matches!(
-                        n.notification,
-                        ClientNotification::InitializedNotification(_)
-                    )
+            ClientJsonRpcMessage::Notification(n) => match n.notification.extensions().get::<PerRequest>() {
+                Some(p) => Some(p),
+                None => matches!(n.notification, ClientNotification::InitializedNotification(_))
                     .then_some(self.opener.as_ref()),
-                }
-            }
+            },
             _ => None,
         }
     }
@@ -168,12 +145,9 @@ impl ProxyHttp {
             .token(TOOLBOX_SCOPE)
             .await
             .map_err(|e| StreamableHttpError::Client(ProxyHttpError::Token(e.to_string())))?;
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose()))
-            .map_err(|_| {
-                StreamableHttpError::Client(ProxyHttpError::Token(
-                    "the token is not a valid header value".into(),
-                ))
-            })?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret().expose())).map_err(|_| {
+            StreamableHttpError::Client(ProxyHttpError::Token("the token is not a valid header value".into()))
+        })?;
         for name in [
             http::header::AUTHORIZATION.as_str(),
             "foundry-features",
@@ -187,16 +161,10 @@ impl ProxyHttp {
         }
         bearer.set_sensitive(true);
         base.insert(http::header::AUTHORIZATION, bearer);
-        base.insert(
-            HeaderName::from_static("foundry-features"),
-            self.shared.features.clone(),
-        );
+        base.insert(HeaderName::from_static("foundry-features"), self.shared.features.clone());
         if let Some(per) = per {
             if let Some(call_id) = &per.call_id {
-                base.insert(
-                    HeaderName::from_static("x-agent-foundry-call-id"),
-                    call_id.clone(),
-                );
+                base.insert(HeaderName::from_static("x-agent-foundry-call-id"), call_id.clone());
             }
             for (name, value) in &per.trace {
                 base.insert(name.clone(), value.clone());
@@ -298,10 +266,8 @@ impl StreamableHttpClient for ProxyHttp {
         let repeat = retry::repeat_class(&method, is_notification);
         let per = self.per_request(&message);
         let started = Instant::now();
-        let deadline = per
-            .and_then(|p| p.deadline)
-            .filter(|d| *d > started)
-            .unwrap_or(started + self.shared.request_timeout);
+        let deadline =
+            per.and_then(|p| p.deadline).filter(|d| *d > started).unwrap_or(started + self.shared.request_timeout);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -325,9 +291,7 @@ impl StreamableHttpClient for ProxyHttp {
             if attempt < self.shared.retry.max_attempts {
                 let verdict = retry::verdict(&error, repeat, reqwest::Error::is_connect);
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                if let Some(delay) =
-                    retry::delay_for(&self.shared.retry, &verdict, attempt, remaining)
-                {
+                if let Some(delay) = retry::delay_for(&self.shared.retry, &verdict, attempt, remaining) {
                     tracing::debug!(
                         method = %method,
                         attempt,
@@ -351,11 +315,7 @@ impl StreamableHttpClient for ProxyHttp {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
         let headers = self.headers(custom_headers, None).await?;
-        self.shared
-            .client
-            .delete_session(uri, session_id, None, headers)
-            .await
-            .map_err(lift)
+        self.shared.client.delete_session(uri, session_id, None, headers).await.map_err(lift)
     }
 
     async fn get_stream(
@@ -389,14 +349,7 @@ impl StreamableHttpClient for ProxyHttp {
         let headers = self.headers(custom_headers, None).await?;
         self.shared
             .client
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                None,
-                headers,
-                max_sse_event_size,
-            )
+            .get_stream_with_max_sse_event_size(uri, session_id, last_event_id, None, headers, max_sse_event_size)
             .await
             .map_err(lift)
     }
@@ -410,14 +363,9 @@ mod tests {
     fn features_merge_without_duplicates() {
         assert_eq!(features_value(None), "Toolboxes=V1Preview");
         assert_eq!(features_value(Some("")), "Toolboxes=V1Preview");
+        assert_eq!(features_value(Some("feature1, feature2")), "Toolboxes=V1Preview,feature1,feature2");
         assert_eq!(
-            features_value(Some("feature1, feature2")),
-            "Toolboxes=V1Preview,feature1,feature2"
-        );
-        assert_eq!(
-            features_value(Some(
-                "toolboxes=v1preview,feature1,FEATURE1, ,Toolboxes=V1Preview"
-            )),
+            features_value(Some("toolboxes=v1preview,feature1,FEATURE1, ,Toolboxes=V1Preview")),
             "Toolboxes=V1Preview,feature1"
         );
     }

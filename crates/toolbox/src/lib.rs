@@ -37,8 +37,5 @@ pub use error::ErrorClass;
 pub use http::{MANDATORY_FEATURE, features_value};
 pub use marker::{Marker, MarkerError};
 pub use registry::Toolboxes;
-pub use settings::{
-    ApprovalPolicy, ConsentMode, ParseSettingError, RetryPolicy, ToolboxConfigError,
-    ToolboxSettings,
-};
+pub use settings::{ApprovalPolicy, ConsentMode, ParseSettingError, RetryPolicy, ToolboxConfigError, ToolboxSettings};
 pub use state::{ToolboxReadiness, ToolboxState, ToolboxStatus};

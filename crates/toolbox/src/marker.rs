@@ -37,11 +37,7 @@ pub struct MarkerError {
 
 impl MarkerError {
     pub(crate) fn new(code: &'static str, message: String, index: usize) -> Self {
-        Self {
-            code,
-            message,
-            param: param(index),
-        }
+        Self { code, message, param: param(index) }
     }
 }
 
@@ -65,11 +61,7 @@ pub fn parse(tools: &[Value]) -> Result<Vec<(usize, Marker)>, MarkerError> {
             continue;
         };
         let marker = parse_rest(rest).map_err(|reason| {
-            MarkerError::new(
-                "invalid_toolbox_name",
-                format!("{url:?} does not name a valid toolbox: {reason}"),
-                index,
-            )
+            MarkerError::new("invalid_toolbox_name", format!("{url:?} does not name a valid toolbox: {reason}"), index)
         })?;
         out.push((index, marker));
     }
@@ -78,8 +70,7 @@ pub fn parse(tools: &[Value]) -> Result<Vec<(usize, Marker)>, MarkerError> {
 
 fn strip_scheme(url: &str) -> Option<&str> {
     let head = url.get(..SCHEME.len())?;
-    head.eq_ignore_ascii_case(SCHEME)
-        .then(|| &url[SCHEME.len()..])
+    head.eq_ignore_ascii_case(SCHEME).then(|| &url[SCHEME.len()..])
 }
 
 /// `//name[?query][#frag]` or `name[?query][#frag]`.
@@ -107,10 +98,7 @@ fn parse_rest(rest: &str) -> Result<Marker, String> {
     if let Some(v) = &version {
         validate_segment(v).map_err(|e| format!("the version {e}"))?;
     }
-    Ok(Marker {
-        name: name.to_owned(),
-        version,
-    })
+    Ok(Marker { name: name.to_owned(), version })
 }
 
 /// The unescaped value of the first `version` key; `None` when absent or empty.
@@ -142,37 +130,19 @@ mod tests {
 
     fn one(url: &str) -> Result<Marker, MarkerError> {
         let parsed = parse(&[marker(url)])?;
-        Ok(parsed.into_iter().next().map(|(_, m)| m).unwrap_or(Marker {
-            name: "<none>".into(),
-            version: None,
-        }))
+        Ok(parsed.into_iter().next().map(|(_, m)| m).unwrap_or(Marker { name: "<none>".into(), version: None }))
     }
 
     fn m(name: &str, version: Option<&str>) -> Marker {
-        Marker {
-            name: name.into(),
-            version: version.map(Into::into),
-        }
+        Marker { name: name.into(), version: version.map(Into::into) }
     }
 
     #[test]
     fn names_keep_their_case_and_versions_are_unescaped() {
-        assert_eq!(
-            one("foundry-toolbox://Sales-Tools"),
-            Ok(m("Sales-Tools", None))
-        );
-        assert_eq!(
-            one("FOUNDRY-TOOLBOX://calendar-tools?version=v2"),
-            Ok(m("calendar-tools", Some("v2")))
-        );
-        assert_eq!(
-            one("foundry-toolbox:hr-tools?Version=2025-09-01"),
-            Ok(m("hr-tools", Some("2025-09-01")))
-        );
-        assert_eq!(
-            one("foundry-toolbox://tb?x=1&VERSION=a%2Db&version=c"),
-            Ok(m("tb", Some("a-b")))
-        );
+        assert_eq!(one("foundry-toolbox://Sales-Tools"), Ok(m("Sales-Tools", None)));
+        assert_eq!(one("FOUNDRY-TOOLBOX://calendar-tools?version=v2"), Ok(m("calendar-tools", Some("v2"))));
+        assert_eq!(one("foundry-toolbox:hr-tools?Version=2025-09-01"), Ok(m("hr-tools", Some("2025-09-01"))));
+        assert_eq!(one("foundry-toolbox://tb?x=1&VERSION=a%2Db&version=c"), Ok(m("tb", Some("a-b"))));
         assert_eq!(one("foundry-toolbox://tb?version="), Ok(m("tb", None)));
         assert_eq!(one("foundry-toolbox://tb/"), Ok(m("tb", None)));
         assert_eq!(one("foundry-toolbox://tb#frag"), Ok(m("tb", None)));
@@ -212,33 +182,15 @@ mod tests {
         ] {
             let tools = vec![marker("foundry-toolbox://fine"), marker(url)];
             let err = parse(&tools).err();
-            assert_eq!(
-                err.as_ref().map(|e| e.code),
-                Some("invalid_toolbox_name"),
-                "{url}"
-            );
-            assert_eq!(
-                err.map(|e| e.param),
-                Some("$.tools[1].server_url".to_owned()),
-                "{url}"
-            );
+            assert_eq!(err.as_ref().map(|e| e.code), Some("invalid_toolbox_name"), "{url}");
+            assert_eq!(err.map(|e| e.param), Some("$.tools[1].server_url".to_owned()), "{url}");
         }
     }
 
     #[test]
     fn duplicates_are_all_reported() {
-        let tools = vec![
-            marker("foundry-toolbox://a"),
-            marker("foundry-toolbox://A"),
-            marker("foundry-toolbox://a?version=1"),
-        ];
-        assert_eq!(
-            parse(&tools),
-            Ok(vec![
-                (0, m("a", None)),
-                (1, m("A", None)),
-                (2, m("a", Some("1")))
-            ])
-        );
+        let tools =
+            vec![marker("foundry-toolbox://a"), marker("foundry-toolbox://A"), marker("foundry-toolbox://a?version=1")];
+        assert_eq!(parse(&tools), Ok(vec![(0, m("a", None)), (1, m("A", None)), (2, m("a", Some("1")))]));
     }
 }

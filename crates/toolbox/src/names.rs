@@ -96,11 +96,7 @@ fn effect_check(name: &str) -> Result<(), String> {
         ["", "api", "projects", "probe", "toolboxes", seg, "mcp"]
             if percent_decode_str(seg).decode_utf8().is_ok_and(|d| d == name)
     );
-    if ok_origin && ok_shape {
-        Ok(())
-    } else {
-        Err("does not stay one path segment of the proxy URL".into())
-    }
+    if ok_origin && ok_shape { Ok(()) } else { Err("does not stay one path segment of the proxy URL".into()) }
 }
 
 /// `{endpoint}/toolboxes/{name}[/versions/{v}]/mcp?api-version=v1` with both segments escaped.
@@ -109,10 +105,7 @@ pub fn proxy_url(endpoint: &str, name: &str, version: Option<&str>) -> String {
     let base = endpoint.trim_end_matches('/');
     let name = utf8_percent_encode(name, SEGMENT);
     match version {
-        Some(v) => format!(
-            "{base}/toolboxes/{name}/versions/{}/mcp?api-version=v1",
-            utf8_percent_encode(v, SEGMENT)
-        ),
+        Some(v) => format!("{base}/toolboxes/{name}/versions/{}/mcp?api-version=v1", utf8_percent_encode(v, SEGMENT)),
         None => format!("{base}/toolboxes/{name}/mcp?api-version=v1"),
     }
 }
@@ -121,9 +114,7 @@ pub fn proxy_url(endpoint: &str, name: &str, version: Option<&str>) -> String {
 pub fn is_model_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_TOOL_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Assigns model-facing names for one tool set.
@@ -148,16 +139,8 @@ impl ToolNamer {
 
     /// The model-facing name of `original` from `toolbox`, now taken.
     pub fn assign(&mut self, toolbox: &str, original: &str) -> String {
-        let mut plain: String = original
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let mut plain: String =
+            original.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
         if plain.is_empty() {
             plain = "tool".to_owned();
         }
@@ -166,11 +149,8 @@ impl ToolNamer {
         }
         let stem: String = plain.chars().take(MAX_TOOL_NAME - 9).collect();
         for salt in 0u32.. {
-            let input = if salt == 0 {
-                format!("{toolbox}/{original}")
-            } else {
-                format!("{toolbox}/{original}#{salt}")
-            };
+            let input =
+                if salt == 0 { format!("{toolbox}/{original}") } else { format!("{toolbox}/{original}#{salt}") };
             let candidate = format!("{stem}_{}", short_hash(&input));
             if self.taken.insert(candidate.clone()) {
                 return candidate;
@@ -257,17 +237,10 @@ mod tests {
             "https://x.example/api/projects/p/toolboxes/sales/mcp?api-version=v1"
         );
         assert_eq!(
-            proxy_url(
-                "https://x.example/api/projects/p",
-                "sales",
-                Some("2025-06-01")
-            ),
+            proxy_url("https://x.example/api/projects/p", "sales", Some("2025-06-01")),
             "https://x.example/api/projects/p/toolboxes/sales/versions/2025-06-01/mcp?api-version=v1"
         );
-        assert_eq!(
-            proxy_url("http://h", "a(b):1@x", None),
-            "http://h/toolboxes/a(b):1@x/mcp?api-version=v1"
-        );
+        assert_eq!(proxy_url("http://h", "a(b):1@x", None), "http://h/toolboxes/a(b):1@x/mcp?api-version=v1");
         assert_eq!(
             proxy_url("http://h", "100%", Some("v 1")),
             "http://h/toolboxes/100%25/versions/v%201/mcp?api-version=v1"
@@ -282,19 +255,13 @@ mod tests {
         assert_eq!(namer.assign("tb", ""), "tool");
         // `send_email` is taken: hashed suffix of "tb2/send_email".
         let second = namer.assign("tb2", "send_email");
-        assert_eq!(
-            second,
-            format!("send_email_{}", short_hash("tb2/send_email"))
-        );
+        assert_eq!(second, format!("send_email_{}", short_hash("tb2/send_email")));
         assert!(is_model_name(&second));
         // Too long: cut to 55 and hashed.
         let long = "x".repeat(80);
         let named = namer.assign("tb", &long);
         assert_eq!(named.len(), 64);
-        assert_eq!(
-            named,
-            format!("{}_{}", "x".repeat(55), short_hash(&format!("tb/{long}")))
-        );
+        assert_eq!(named, format!("{}_{}", "x".repeat(55), short_hash(&format!("tb/{long}"))));
         // Exactly 64 valid characters are kept.
         let max = "y".repeat(64);
         assert_eq!(namer.assign("tb", &max), max);
@@ -307,11 +274,7 @@ mod tests {
         let tools = ["a", "a", "a.b", "a_b", "a-b", "A"];
         let run = || {
             let mut namer = ToolNamer::new();
-            tools
-                .iter()
-                .enumerate()
-                .map(|(i, t)| namer.assign(&format!("tb{i}"), t))
-                .collect::<Vec<_>>()
+            tools.iter().enumerate().map(|(i, t)| namer.assign(&format!("tb{i}"), t)).collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first, run());

@@ -24,8 +24,7 @@ use crate::http::{HttpShared, features_value};
 use crate::marker::{self, Marker, MarkerError};
 use crate::names;
 use crate::settings::{
-    ApprovalPolicy, ConsentMode, RetryPolicy, ToolboxConfigError, ToolboxSettings, bounded,
-    dedupe_names,
+    ApprovalPolicy, ConsentMode, RetryPolicy, ToolboxConfigError, ToolboxSettings, bounded, dedupe_names,
 };
 use crate::state::{self, ToolboxReadiness, ToolboxState, ToolboxStatus};
 use crate::toolbox::{Kind, Outcome, Toolbox};
@@ -89,9 +88,7 @@ pub struct Toolboxes {
 
 impl fmt::Debug for Toolboxes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Toolboxes")
-            .field("readiness", &self.readiness())
-            .finish_non_exhaustive()
+        f.debug_struct("Toolboxes").field("readiness", &self.readiness()).finish_non_exhaustive()
     }
 }
 
@@ -120,9 +117,7 @@ impl Toolboxes {
         let core = Arc::new(Core {
             consent_mode: settings.consent_mode,
             approval: settings.approval.clone(),
-            links: LinkPolicy {
-                allow_loopback_http: settings.allow_loopback_consent_links,
-            },
+            links: LinkPolicy { allow_loopback_http: settings.allow_loopback_consent_links },
             retry: retry.clone(),
             request_timeout,
             list_ttl: bounded(settings.list_ttl),
@@ -130,14 +125,11 @@ impl Toolboxes {
             changed,
         });
         let mode = match layout {
-            Layout::Disabled => Mode::Disabled {
-                names: layout_names(&names),
-            },
+            Layout::Disabled => Mode::Disabled { names: layout_names(&names) },
             Layout::Enabled { project, toolboxes } => {
                 let token = token.ok_or(ToolboxConfigError::MissingTokenProvider)?;
-                let features =
-                    HeaderValue::from_str(&features_value(settings.extra_features.as_deref()))
-                        .map_err(|e| ToolboxConfigError::InvalidFeatures(e.to_string()))?;
+                let features = HeaderValue::from_str(&features_value(settings.extra_features.as_deref()))
+                    .map_err(|e| ToolboxConfigError::InvalidFeatures(e.to_string()))?;
                 let http = Arc::new(HttpShared {
                     client: http_client(request_timeout)?,
                     token,
@@ -145,32 +137,16 @@ impl Toolboxes {
                     retry,
                     request_timeout,
                 });
-                let client = Implementation::new(
-                    settings.client_name.clone(),
-                    settings.client_version.clone(),
-                );
+                let client = Implementation::new(settings.client_name.clone(), settings.client_version.clone());
                 let registered = toolboxes
                     .into_iter()
                     .map(|(name, version, url)| {
                         let is_required = required.iter().any(|r| r.eq_ignore_ascii_case(&name));
                         let ep = Endpoint::new(name.clone(), url, http.clone(), client.clone());
-                        Toolbox::new(
-                            name,
-                            version,
-                            Kind::Registered {
-                                required: is_required,
-                            },
-                            ep,
-                            core.clone(),
-                        )
+                        Toolbox::new(name, version, Kind::Registered { required: is_required }, ep, core.clone())
                     })
                     .collect();
-                Mode::Enabled(Enabled {
-                    project,
-                    http,
-                    client,
-                    registered,
-                })
+                Mode::Enabled(Enabled { project, http, client, registered })
             }
         };
         Ok(Arc::new(Toolboxes {
@@ -263,7 +239,8 @@ impl Toolboxes {
         let Mode::Enabled(enabled) = &self.mode else {
             return Err(MarkerError::new(
                 "toolboxes_disabled",
-                "Toolbox markers need a Foundry project endpoint (FOUNDRY_PROJECT_ENDPOINT); toolboxes are disabled.".into(),
+                "Toolbox markers need a Foundry project endpoint (FOUNDRY_PROJECT_ENDPOINT); toolboxes are disabled."
+                    .into(),
                 *first,
             ));
         };
@@ -309,16 +286,9 @@ impl Toolboxes {
     /// The tools one request may use and what must be surfaced before the model runs: every
     /// configured toolbox plus the request's markers, resolved concurrently for the request's
     /// user under its deadline.
-    pub async fn resolve(
-        &self,
-        ctx: &RequestContext,
-        markers: &[Marker],
-    ) -> (Arc<dyn ToolSet>, Preflight) {
+    pub async fn resolve(&self, ctx: &RequestContext, markers: &[Marker]) -> (Arc<dyn ToolSet>, Preflight) {
         let Mode::Enabled(enabled) = &self.mode else {
-            return (
-                Arc::new(RequestTools::empty(self.core.clone())),
-                Preflight::default(),
-            );
+            return (Arc::new(RequestTools::empty(self.core.clone())), Preflight::default());
         };
         let mut targets: Vec<Arc<Toolbox>> = enabled.registered.clone();
         let mut list_errors = Vec::new();
@@ -332,8 +302,7 @@ impl Toolboxes {
                 Err(class) => list_errors.push((m.name.clone(), class.to_owned())),
             }
         }
-        let outcomes =
-            futures::future::join_all(targets.iter().map(|tb| tb.resolve_for(ctx))).await;
+        let outcomes = futures::future::join_all(targets.iter().map(|tb| tb.resolve_for(ctx))).await;
         let resolved: Vec<(Arc<Toolbox>, Outcome)> = targets.into_iter().zip(outcomes).collect();
         let (tools, preflight) = toolset::build(self.core.clone(), resolved, list_errors);
         (Arc::new(tools), preflight)
@@ -342,9 +311,7 @@ impl Toolboxes {
     /// The toolbox a marker names: a configured one, or one from the bounded lazy cache.
     fn marker_toolbox(&self, enabled: &Enabled, m: &Marker) -> Result<Arc<Toolbox>, &'static str> {
         if names::validate_segment(&m.name).is_err()
-            || m.version
-                .as_deref()
-                .is_some_and(|v| names::validate_segment(v).is_err())
+            || m.version.as_deref().is_some_and(|v| names::validate_segment(v).is_err())
         {
             return Err("invalid_name");
         }
@@ -371,20 +338,11 @@ impl Toolboxes {
             return Ok(tb.clone());
         }
         let url = names::proxy_url(project, &name, m.version.as_deref());
-        let ep = Endpoint::new(
-            name.clone(),
-            url,
-            enabled.http.clone(),
-            enabled.client.clone(),
-        );
+        let ep = Endpoint::new(name.clone(), url, enabled.http.clone(), enabled.client.clone());
         let tb = Toolbox::new(name, m.version.clone(), Kind::Marker, ep, self.core.clone());
         lazy.entries.insert(key, (tb.clone(), tick));
         if lazy.entries.len() > self.max_lazy
-            && let Some(oldest) = lazy
-                .entries
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
+            && let Some(oldest) = lazy.entries.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
             && let Some((evicted, _)) = lazy.entries.remove(&oldest)
         {
             // Requests still using it keep it alive; its connection closes when the last one
@@ -408,13 +366,7 @@ impl Toolboxes {
         if let Mode::Enabled(enabled) = &self.mode {
             endpoints.extend(enabled.registered.iter().map(|tb| tb.endpoint.clone()));
         }
-        endpoints.extend(
-            self.lazy
-                .lock()
-                .entries
-                .drain()
-                .map(|(_, (tb, _))| tb.endpoint.clone()),
-        );
+        endpoints.extend(self.lazy.lock().entries.drain().map(|(_, (tb, _))| tb.endpoint.clone()));
         futures::future::join_all(endpoints.iter().map(|ep| ep.close())).await;
     }
 }
@@ -427,9 +379,7 @@ impl Drop for Toolboxes {
 
 impl Enabled {
     fn find(&self, name: &str) -> Option<&Arc<Toolbox>> {
-        self.registered
-            .iter()
-            .find(|tb| tb.name.eq_ignore_ascii_case(name))
+        self.registered.iter().find(|tb| tb.name.eq_ignore_ascii_case(name))
     }
 }
 

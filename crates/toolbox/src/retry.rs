@@ -50,11 +50,7 @@ pub enum Verdict {
 }
 
 /// Classifies one failed attempt of a message of class `repeat`.
-pub fn verdict<E>(
-    error: &StreamableHttpError<E>,
-    repeat: Repeat,
-    is_connect: impl Fn(&E) -> bool,
-) -> Verdict
+pub fn verdict<E>(error: &StreamableHttpError<E>, repeat: Repeat, is_connect: impl Fn(&E) -> bool) -> Verdict
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -64,12 +60,9 @@ where
     let idempotent = repeat == Repeat::Idempotent;
     match error {
         StreamableHttpError::Client(e) if is_connect(e) => Verdict::Backoff,
-        StreamableHttpError::Client(_) | StreamableHttpError::Io(_) if idempotent => {
-            Verdict::Backoff
-        }
+        StreamableHttpError::Client(_) | StreamableHttpError::Io(_) if idempotent => Verdict::Backoff,
         StreamableHttpError::HttpStatus(status) => {
-            let retryable = status.status == 429
-                || (idempotent && matches!(status.status, 500 | 502 | 503 | 504));
+            let retryable = status.status == 429 || (idempotent && matches!(status.status, 500 | 502 | 503 | 504));
             if !retryable {
                 return Verdict::Stop;
             }
@@ -89,10 +82,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = parse_http_date(value)?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 /// IMF-fixdate only (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers must send.
@@ -102,11 +92,9 @@ fn parse_http_date(value: &str) -> Option<SystemTime> {
         return None;
     };
     let day: u64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as u64
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| m == month)? as u64
         + 1;
     let year: u64 = year.parse().ok()?;
     let hms: Vec<u64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
@@ -159,12 +147,7 @@ fn exp_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
 
 /// The delay to wait before retrying, or `None` when the retry would run past `remaining` (or
 /// `Retry-After` exceeds the policy's cap).
-pub fn delay_for(
-    policy: &RetryPolicy,
-    verdict: &Verdict,
-    attempt: u32,
-    remaining: Duration,
-) -> Option<Duration> {
+pub fn delay_for(policy: &RetryPolicy, verdict: &Verdict, attempt: u32, remaining: Duration) -> Option<Duration> {
     let delay = match verdict {
         Verdict::Stop => return None,
         Verdict::Backoff => backoff(policy, attempt),
@@ -198,10 +181,7 @@ mod tests {
     fn methods_have_repeat_classes() {
         assert_eq!(repeat_class("initialize", false), Repeat::Idempotent);
         assert_eq!(repeat_class("tools/list", false), Repeat::Idempotent);
-        assert_eq!(
-            repeat_class("notifications/initialized", true),
-            Repeat::Idempotent
-        );
+        assert_eq!(repeat_class("notifications/initialized", true), Repeat::Idempotent);
         assert_eq!(repeat_class("tools/call", false), Repeat::Unsafe);
         assert_eq!(repeat_class("notifications/cancelled", true), Repeat::Never);
         assert_eq!(repeat_class("notifications/progress", true), Repeat::Never);
@@ -215,10 +195,7 @@ mod tests {
         assert_eq!(v(&dropped, Repeat::Unsafe), Verdict::Stop);
         assert_eq!(v(&status(500, None), Repeat::Unsafe), Verdict::Stop);
         assert_eq!(v(&status(503, Some("1")), Repeat::Unsafe), Verdict::Stop);
-        assert_eq!(
-            v(&status(429, Some("2")), Repeat::Unsafe),
-            Verdict::After(Duration::from_secs(2))
-        );
+        assert_eq!(v(&status(429, Some("2")), Repeat::Unsafe), Verdict::After(Duration::from_secs(2)));
         assert_eq!(v(&status(429, None), Repeat::Unsafe), Verdict::Backoff);
     }
 
@@ -229,15 +206,9 @@ mod tests {
         for code in [500, 502, 503, 504] {
             assert_eq!(v(&status(code, None), Repeat::Idempotent), Verdict::Backoff);
         }
-        assert_eq!(
-            v(&status(503, Some("3")), Repeat::Idempotent),
-            Verdict::After(Duration::from_secs(3))
-        );
+        assert_eq!(v(&status(503, Some("3")), Repeat::Idempotent), Verdict::After(Duration::from_secs(3)));
         assert_eq!(v(&status(501, None), Repeat::Idempotent), Verdict::Stop);
-        assert_eq!(
-            v(&StreamableHttpError::SessionExpired, Repeat::Idempotent),
-            Verdict::Stop
-        );
+        assert_eq!(v(&StreamableHttpError::SessionExpired, Repeat::Idempotent), Verdict::Stop);
         let connect = StreamableHttpError::Client(Fake { connect: true });
         assert_eq!(v(&connect, Repeat::Never), Verdict::Stop);
     }
@@ -248,18 +219,12 @@ mod tests {
         assert_eq!(parse_retry_after("soon"), None);
         assert_eq!(parse_retry_after("-1"), None);
         // A date in the past means "now".
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
         assert_eq!(
             parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(784_111_777))
         );
-        assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH)
-        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(SystemTime::UNIX_EPOCH));
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
         assert_eq!(parse_http_date("Sun, 36 Nov 1994 08:49:37 GMT"), None);
     }
@@ -273,20 +238,11 @@ mod tests {
         };
         for _ in 0..50 {
             let d1 = backoff(&p, 1);
-            assert!(
-                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
-                "{d1:?}"
-            );
+            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
             let d2 = backoff(&p, 2);
-            assert!(
-                d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200),
-                "{d2:?}"
-            );
+            assert!(d2 >= Duration::from_millis(100) && d2 <= Duration::from_millis(200), "{d2:?}");
             let d9 = backoff(&p, 9);
-            assert!(
-                d9 >= Duration::from_millis(175) && d9 <= Duration::from_millis(350),
-                "{d9:?}"
-            );
+            assert!(d9 >= Duration::from_millis(175) && d9 <= Duration::from_millis(350), "{d9:?}");
         }
         assert!(backoff(&p, u32::MAX) <= Duration::from_millis(350));
     }
@@ -301,27 +257,10 @@ mod tests {
         };
         let long = Duration::from_secs(60);
         assert_eq!(delay_for(&p, &Verdict::Stop, 1, long), None);
-        assert_eq!(
-            delay_for(&p, &Verdict::After(Duration::from_secs(2)), 1, long),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(
-            delay_for(&p, &Verdict::After(Duration::from_secs(6)), 1, long),
-            None
-        );
-        assert_eq!(
-            delay_for(
-                &p,
-                &Verdict::After(Duration::from_secs(2)),
-                1,
-                Duration::from_secs(1)
-            ),
-            None
-        );
+        assert_eq!(delay_for(&p, &Verdict::After(Duration::from_secs(2)), 1, long), Some(Duration::from_secs(2)));
+        assert_eq!(delay_for(&p, &Verdict::After(Duration::from_secs(6)), 1, long), None);
+        assert_eq!(delay_for(&p, &Verdict::After(Duration::from_secs(2)), 1, Duration::from_secs(1)), None);
         assert!(delay_for(&p, &Verdict::Backoff, 1, long).is_some());
-        assert_eq!(
-            delay_for(&p, &Verdict::Backoff, 1, Duration::from_millis(1)),
-            None
-        );
+        assert_eq!(delay_for(&p, &Verdict::Backoff, 1, Duration::from_millis(1)), None);
     }
 }

@@ -24,11 +24,7 @@ impl FromStr for ConsentMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "eager" => Ok(ConsentMode::Eager),
             "on-use" | "on_use" | "onuse" => Ok(ConsentMode::OnUse),
-            _ => Err(ParseSettingError::new(
-                "consent mode",
-                s,
-                "expected eager or on-use",
-            )),
+            _ => Err(ParseSettingError::new("consent mode", s, "expected eager or on-use")),
         }
     }
 }
@@ -67,12 +63,8 @@ impl FromStr for ApprovalPolicy {
         if trimmed.eq_ignore_ascii_case("always") {
             return Ok(ApprovalPolicy::Always);
         }
-        let names: Vec<String> = trimmed
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let names: Vec<String> =
+            trimmed.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
         if names.is_empty() {
             return Err(ParseSettingError::new(
                 "approval policy",
@@ -95,11 +87,7 @@ pub struct ParseSettingError {
 
 impl ParseSettingError {
     fn new(what: &'static str, value: &str, expected: &'static str) -> Self {
-        Self {
-            what,
-            value: value.to_owned(),
-            expected,
-        }
+        Self { what, value: value.to_owned(), expected }
     }
 }
 
@@ -292,10 +280,7 @@ mod tests {
         assert_eq!("ALWAYS".parse(), Ok(ApprovalPolicy::Always));
         assert_eq!(
             "send_email, ,demo_echo".parse(),
-            Ok(ApprovalPolicy::Tools(vec![
-                "send_email".into(),
-                "demo_echo".into()
-            ]))
+            Ok(ApprovalPolicy::Tools(vec!["send_email".into(), "demo_echo".into()]))
         );
         assert!(" , ".parse::<ApprovalPolicy>().is_err());
         let p = ApprovalPolicy::Tools(vec!["send.email".into()]);
@@ -307,13 +292,7 @@ mod tests {
 
     #[test]
     fn names_are_deduplicated_case_insensitively() {
-        let names = vec![
-            " Sales".to_owned(),
-            "".to_owned(),
-            "sales".to_owned(),
-            "hr".to_owned(),
-            "  ".to_owned(),
-        ];
+        let names = vec![" Sales".to_owned(), "".to_owned(), "sales".to_owned(), "hr".to_owned(), "  ".to_owned()];
         assert_eq!(dedupe_names(&names), vec!["Sales", "hr"]);
     }
 
@@ -321,12 +300,7 @@ mod tests {
     fn durations_are_bounded() {
         assert_eq!(bounded(Duration::MAX), MAX_DURATION);
         assert_eq!(bounded(Duration::from_secs(3)), Duration::from_secs(3));
-        let p = RetryPolicy {
-            max_attempts: 0,
-            background_max: Duration::MAX,
-            ..RetryPolicy::default()
-        }
-        .bounded();
+        let p = RetryPolicy { max_attempts: 0, background_max: Duration::MAX, ..RetryPolicy::default() }.bounded();
         assert_eq!(p.max_attempts, 1);
         assert_eq!(p.background_max, MAX_DURATION);
     }

@@ -91,9 +91,7 @@ impl Status {
     pub fn shared_outcome(&self) -> Option<Outcome> {
         match (self.state, &self.shared) {
             (ToolboxState::Healthy, Some((tools, _))) => Some(Outcome::Tools(tools.clone())),
-            (ToolboxState::Unhealthy, _) => Some(Outcome::Failed(
-                self.last_error.unwrap_or(ErrorClass::NotFound),
-            )),
+            (ToolboxState::Unhealthy, _) => Some(Outcome::Failed(self.last_error.unwrap_or(ErrorClass::NotFound))),
             _ => None,
         }
     }
@@ -120,11 +118,7 @@ impl Status {
                 self.failures = self.failures.saturating_add(1);
             }
             Outcome::Failed(class) => {
-                self.state = if class.is_permanent() {
-                    ToolboxState::Unhealthy
-                } else {
-                    ToolboxState::Degraded
-                };
+                self.state = if class.is_permanent() { ToolboxState::Unhealthy } else { ToolboxState::Degraded };
                 self.shared = None;
                 self.last_error = Some(*class);
                 self.failures = self.failures.saturating_add(1);
@@ -139,8 +133,7 @@ impl Toolbox {
     /// reported `Degraded` with `timeout`, even before its task got to record it.
     pub(crate) fn report(&self, startup_deadline: Option<Instant>, now: Instant) -> ToolboxStatus {
         let status = self.status.lock();
-        let overdue =
-            status.state == ToolboxState::Pending && startup_deadline.is_some_and(|d| now >= d);
+        let overdue = status.state == ToolboxState::Pending && startup_deadline.is_some_and(|d| now >= d);
         let (state, last_error) = if overdue {
             (ToolboxState::Degraded, Some(ErrorClass::Timeout))
         } else {
@@ -151,9 +144,9 @@ impl Toolbox {
             _ => 0,
         };
         let next_retry_ms = match state {
-            ToolboxState::Degraded | ToolboxState::Unhealthy => status.next_retry.map(|at| {
-                u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
-            }),
+            ToolboxState::Degraded | ToolboxState::Unhealthy => status
+                .next_retry
+                .map(|at| u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)),
             _ => None,
         };
         ToolboxStatus {
@@ -168,8 +161,7 @@ impl Toolbox {
     /// Whether this toolbox keeps the container unready.
     pub(crate) fn blocks_readiness(&self, report: &ToolboxStatus) -> bool {
         report.state == ToolboxState::Pending
-            || (report.state == ToolboxState::Unhealthy
-                && matches!(self.kind, Kind::Registered { required: true }))
+            || (report.state == ToolboxState::Unhealthy && matches!(self.kind, Kind::Registered { required: true }))
     }
 
     /// One listing with the container identity, recorded in the shared state.
@@ -212,11 +204,8 @@ impl Toolbox {
             }
             _ => self.core.retry.background_max,
         };
-        status.next_retry = matches!(
-            status.state,
-            ToolboxState::Degraded | ToolboxState::Unhealthy
-        )
-        .then(|| Instant::now() + wait);
+        status.next_retry =
+            matches!(status.state, ToolboxState::Degraded | ToolboxState::Unhealthy).then(|| Instant::now() + wait);
         wait
     }
 }
@@ -252,10 +241,7 @@ mod tests {
     use agenthost_agent::ConsentRequest;
 
     fn consent() -> ConsentRequest {
-        ConsentRequest {
-            server_label: "s".into(),
-            consent_link: "https://x.example/".into(),
-        }
+        ConsentRequest { server_label: "s".into(), consent_link: "https://x.example/".into() }
     }
 
     #[test]
@@ -265,23 +251,11 @@ mod tests {
         s.apply(&Outcome::Tools(Arc::new(vec![])), 3);
         assert_eq!(s.state, ToolboxState::Healthy);
         assert!(matches!(s.shared_outcome(), Some(Outcome::Tools(_))));
-        s.apply(
-            &Outcome::Consent {
-                consents: vec![consent()],
-                broken: vec![],
-            },
-            3,
-        );
+        s.apply(&Outcome::Consent { consents: vec![consent()], broken: vec![] }, 3);
         assert_eq!(s.state, ToolboxState::ConsentRequired);
         assert_eq!(s.last_error, Some(ErrorClass::ConsentRequired));
         assert!(s.shared_outcome().is_none());
-        s.apply(
-            &Outcome::Consent {
-                consents: vec![consent()],
-                broken: vec![("b".into(), ErrorClass::Upstream)],
-            },
-            3,
-        );
+        s.apply(&Outcome::Consent { consents: vec![consent()], broken: vec![("b".into(), ErrorClass::Upstream)] }, 3);
         assert_eq!(s.state, ToolboxState::Degraded);
         assert_eq!(s.last_error, Some(ErrorClass::Upstream));
         s.apply(&Outcome::Failed(ErrorClass::Timeout), 3);
@@ -289,10 +263,7 @@ mod tests {
         assert_eq!(s.failures, 2);
         s.apply(&Outcome::Failed(ErrorClass::NotFound), 3);
         assert_eq!(s.state, ToolboxState::Unhealthy);
-        assert_eq!(
-            s.shared_outcome(),
-            Some(Outcome::Failed(ErrorClass::NotFound))
-        );
+        assert_eq!(s.shared_outcome(), Some(Outcome::Failed(ErrorClass::NotFound)));
         s.apply(&Outcome::Tools(Arc::new(vec![])), 4);
         assert_eq!(s.state, ToolboxState::Healthy);
         assert_eq!(s.failures, 0);
@@ -313,9 +284,6 @@ mod tests {
             json,
             serde_json::json!({"name":"tb","state":"ConsentRequired","tools":0,"last_error":"consent_required","next_retry_ms":null})
         );
-        assert_eq!(
-            serde_json::to_value(ToolboxState::NoEndpoint).unwrap_or_default(),
-            "NoEndpoint"
-        );
+        assert_eq!(serde_json::to_value(ToolboxState::NoEndpoint).unwrap_or_default(), "NoEndpoint");
     }
 }

@@ -79,15 +79,8 @@ pub enum Kind {
 }
 
 enum Cached {
-    Tools {
-        list: ToolList,
-        until: Instant,
-        generation: u64,
-    },
-    Failed {
-        class: ErrorClass,
-        until: Instant,
-    },
+    Tools { list: ToolList, until: Instant, generation: u64 },
+    Failed { class: ErrorClass, until: Instant },
 }
 
 type Flight = Shared<BoxFuture<'static, Outcome>>;
@@ -147,11 +140,7 @@ impl Toolbox {
                     .into_iter()
                     .map(|t| ListedTool {
                         name: t.name.into_owned(),
-                        description: t
-                            .description
-                            .map(|d| d.into_owned())
-                            .or(t.title)
-                            .unwrap_or_default(),
+                        description: t.description.map(|d| d.into_owned()).or(t.title).unwrap_or_default(),
                         schema: Value::Object(t.input_schema.as_ref().clone()),
                     })
                     .collect(),
@@ -166,13 +155,7 @@ impl Toolbox {
             OpError::Class(class) => return Outcome::Failed(class),
             OpError::Rpc(data) => data,
         };
-        let signal = consent::parse(
-            &self.name,
-            data.code.0,
-            &data.message,
-            data.data.as_ref(),
-            self.core.links,
-        );
+        let signal = consent::parse(&self.name, data.code.0, &data.message, data.data.as_ref(), self.core.links);
         match signal {
             Signal::Consent { consents, broken } => {
                 for c in &consents {
@@ -232,30 +215,17 @@ impl Toolbox {
     fn fresh_tools(&self, user: &UserKey, now: Instant, generation: u64) -> Option<ToolList> {
         let slot = self.users.get(user)?;
         match slot.cached.as_ref()? {
-            Cached::Tools {
-                list,
-                until,
-                generation: g,
-            } if *until > now && *g == generation => Some(list.clone()),
+            Cached::Tools { list, until, generation: g } if *until > now && *g == generation => Some(list.clone()),
             _ => None,
         }
     }
 
     /// Under the user's slot lock: a fresh cached outcome, the flight in progress, or a new
     /// flight.
-    fn lookup_or_start(
-        self: &Arc<Self>,
-        ctx: &RequestContext,
-        now: Instant,
-        generation: u64,
-    ) -> Lookup {
+    fn lookup_or_start(self: &Arc<Self>, ctx: &RequestContext, now: Instant, generation: u64) -> Lookup {
         let mut slot = self.users.entry(ctx.user.clone()).or_default();
         match &slot.cached {
-            Some(Cached::Tools {
-                list,
-                until,
-                generation: g,
-            }) if *until > now && *g == generation => {
+            Some(Cached::Tools { list, until, generation: g }) if *until > now && *g == generation => {
                 return Lookup::Ready(Outcome::Tools(list.clone()));
             }
             Some(Cached::Failed { class, until }) if *until > now => {
@@ -281,10 +251,7 @@ impl Toolbox {
             this.finish_flight(&user, id, &outcome, generation);
             outcome
         });
-        let flight = task
-            .map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed)))
-            .boxed()
-            .shared();
+        let flight = task.map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed))).boxed().shared();
         slot.flight = Some((id, flight.clone()));
         Lookup::Wait(flight)
     }
@@ -298,18 +265,13 @@ impl Toolbox {
                 slot.flight = None;
             }
             slot.cached = match outcome {
-                Outcome::Tools(list) => Some(Cached::Tools {
-                    list: list.clone(),
-                    until: now + self.core.list_ttl,
-                    generation,
-                }),
+                Outcome::Tools(list) => {
+                    Some(Cached::Tools { list: list.clone(), until: now + self.core.list_ttl, generation })
+                }
                 // Not failures of the toolbox: a cancelled request, or a token that the
                 // platform may renew before the next request.
                 Outcome::Failed(ErrorClass::Cancelled | ErrorClass::Auth) => None,
-                Outcome::Failed(class) => Some(Cached::Failed {
-                    class: *class,
-                    until: now + self.core.failure_ttl,
-                }),
+                Outcome::Failed(class) => Some(Cached::Failed { class: *class, until: now + self.core.failure_ttl }),
                 // Consent is re-checked on every request.
                 Outcome::Consent { .. } => None,
             };
@@ -318,9 +280,7 @@ impl Toolbox {
             self.users.retain(|_, slot| {
                 slot.flight.is_some()
                     || match &slot.cached {
-                        Some(Cached::Tools { until, .. } | Cached::Failed { until, .. }) => {
-                            *until > now
-                        }
+                        Some(Cached::Tools { until, .. } | Cached::Failed { until, .. }) => *until > now,
                         None => false,
                     }
             });

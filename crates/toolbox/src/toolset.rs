@@ -4,9 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use agenthost_agent::{
-    ConsentRequest, Preflight, RequestContext, ToolCall, ToolOutcome, ToolSet, ToolSpec,
-};
+use agenthost_agent::{ConsentRequest, Preflight, RequestContext, ToolCall, ToolOutcome, ToolSet, ToolSpec};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -24,10 +22,7 @@ use crate::toolbox::{Outcome, Toolbox};
 const MAX_ERROR_TEXT: usize = 1000;
 
 enum Target {
-    Tool {
-        toolbox: Arc<Toolbox>,
-        original: String,
-    },
+    Tool { toolbox: Arc<Toolbox>, original: String },
     SignIn(ConsentRequest),
 }
 
@@ -41,11 +36,7 @@ pub struct RequestTools {
 impl RequestTools {
     /// No tools (toolboxes disabled).
     pub(crate) fn empty(core: Arc<Core>) -> Self {
-        Self {
-            core,
-            specs: Vec::new(),
-            targets: HashMap::new(),
-        }
+        Self { core, specs: Vec::new(), targets: HashMap::new() }
     }
 }
 
@@ -72,19 +63,10 @@ pub(crate) fn build(
                         parameters: tool.schema.clone(),
                         server_label: Some(toolbox.name.clone()),
                     });
-                    targets.insert(
-                        name,
-                        Target::Tool {
-                            toolbox: toolbox.clone(),
-                            original: tool.name.clone(),
-                        },
-                    );
+                    targets.insert(name, Target::Tool { toolbox: toolbox.clone(), original: tool.name.clone() });
                 }
             }
-            Outcome::Consent {
-                consents: found,
-                broken,
-            } => {
+            Outcome::Consent { consents: found, broken } => {
                 for c in found {
                     if !seen.insert((c.server_label.clone(), c.consent_link.clone())) {
                         continue;
@@ -92,8 +74,7 @@ pub(crate) fn build(
                     match core.consent_mode {
                         ConsentMode::Eager => consents.push(c),
                         ConsentMode::OnUse => {
-                            let name =
-                                namer.assign(&toolbox.name, &format!("{}_sign_in", c.server_label));
+                            let name = namer.assign(&toolbox.name, &format!("{}_sign_in", c.server_label));
                             specs.push(ToolSpec {
                                 name: name.clone(),
                                 description: format!(
@@ -114,18 +95,8 @@ pub(crate) fn build(
             Outcome::Failed(class) => list_errors.push((toolbox.name.clone(), class.as_string())),
         }
     }
-    let tools = RequestTools {
-        core,
-        specs,
-        targets,
-    };
-    (
-        tools,
-        Preflight {
-            consents,
-            list_errors,
-        },
-    )
+    let tools = RequestTools { core, specs, targets };
+    (tools, Preflight { consents, list_errors })
 }
 
 #[async_trait::async_trait]
@@ -147,9 +118,7 @@ impl ToolSet for RequestTools {
 
     fn approval_label(&self, call: &ToolCall) -> Option<String> {
         match self.targets.get(&call.name)? {
-            Target::Tool { toolbox, original }
-                if self.core.approval.requires(original, &call.name) =>
-            {
+            Target::Tool { toolbox, original } if self.core.approval.requires(original, &call.name) => {
                 Some(toolbox.name.clone())
             }
             _ => None,
@@ -190,13 +159,8 @@ impl Toolbox {
         };
         match error {
             OpError::Rpc(data) => {
-                let signal = consent::parse(
-                    &self.name,
-                    data.code.0,
-                    &data.message,
-                    data.data.as_ref(),
-                    self.core.links,
-                );
+                let signal =
+                    consent::parse(&self.name, data.code.0, &data.message, data.data.as_ref(), self.core.links);
                 match signal {
                     Signal::Consent { consents, .. } if !consents.is_empty() => {
                         for c in &consents {
@@ -212,8 +176,7 @@ impl Toolbox {
                     Signal::Consent { .. } => {
                         tracing::warn!(toolbox = %self.name, "consent requested with an invalid link");
                         ToolOutcome::Error(
-                            "The tool's source asked the user to sign in but sent an unusable sign-in link."
-                                .into(),
+                            "The tool's source asked the user to sign in but sent an unusable sign-in link.".into(),
                         )
                     }
                     Signal::Hard { .. } | Signal::None => {
@@ -274,11 +237,7 @@ fn render(result: CallToolResult) -> ToolOutcome {
         String::new()
     };
     if result.is_error == Some(true) {
-        if body.is_empty() {
-            ToolOutcome::Error("the tool reported an error".into())
-        } else {
-            ToolOutcome::Error(body)
-        }
+        if body.is_empty() { ToolOutcome::Error("the tool reported an error".into()) } else { ToolOutcome::Error(body) }
     } else {
         ToolOutcome::Output(body)
     }

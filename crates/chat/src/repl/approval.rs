@@ -17,9 +17,7 @@ impl Session<'_> {
                 self.show_approval(approval);
             }
         }
-        self.warn(&format!(
-            "error: approval required for {names}; answer it in the interactive chat"
-        ));
+        self.warn(&format!("error: approval required for {names}; answer it in the interactive chat"));
         End::Failed(APPROVAL_REQUIRED)
     }
 
@@ -53,10 +51,7 @@ impl Session<'_> {
             l if l.trim().is_empty() => String::new(),
             l => format!(" ({l})"),
         };
-        self.say(&format!(
-            "Approval requested: {}{label}",
-            clean(&approval.name)
-        ));
+        self.say(&format!("Approval requested: {}{label}", clean(&approval.name)));
         let args = match serde_json::from_str::<Value>(&approval.arguments) {
             Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
             Err(_) => clean(&approval.arguments),
@@ -69,13 +64,10 @@ impl Session<'_> {
 
 /// `y`/`yes` approves; anything else denies. `n <why>` / `no <why>` adds a reason.
 fn parse_answer(answer: &str) -> (bool, Option<String>) {
-    let (word, rest) = answer
-        .split_once(char::is_whitespace)
-        .unwrap_or((answer, ""));
+    let (word, rest) = answer.split_once(char::is_whitespace).unwrap_or((answer, ""));
     let word = word.to_ascii_lowercase();
     let approve = word == "y" || word == "yes";
     let reason = rest.trim();
-    let reason = (!approve && (word == "n" || word == "no") && !reason.is_empty())
-        .then(|| reason.to_owned());
+    let reason = (!approve && (word == "n" || word == "no") && !reason.is_empty()).then(|| reason.to_owned());
     (approve, reason)
 }

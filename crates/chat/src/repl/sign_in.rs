@@ -56,10 +56,8 @@ impl Session<'_> {
                     links.push(link);
                 }
                 Err(why) => {
-                    let line = format!(
-                        "warning: invalid consent link from {} (not shown or opened): {why}",
-                        consent.label()
-                    );
+                    let line =
+                        format!("warning: invalid consent link from {} (not shown or opened): {why}", consent.label());
                     self.warn(&line);
                 }
             }
@@ -71,14 +69,10 @@ impl Session<'_> {
     pub(super) fn consent_required(&mut self, consents: &[Consent]) -> End {
         let labels = distinct(consents.iter().map(Consent::label)).join(", ");
         if self.args.json {
-            self.warn(&format!(
-                "error: consent required by {labels}; the sign-in links are in the response JSON"
-            ));
+            self.warn(&format!("error: consent required by {labels}; the sign-in links are in the response JSON"));
         } else {
             self.show_links(consents);
-            self.warn(&format!(
-                "error: consent required by {labels}; sign in with the link above, then run again"
-            ));
+            self.warn(&format!("error: consent required by {labels}; sign in with the link above, then run again"));
         }
         End::Failed(CONSENT_REQUIRED)
     }

@@ -7,12 +7,7 @@ use serde_json::json;
 use crate::support::*;
 
 fn delete_request() -> serde_json::Value {
-    approval_item(
-        "mcpr_1",
-        "agent_framework",
-        "delete_file",
-        "{\"path\":\"a.txt\"}",
-    )
+    approval_item("mcpr_1", "agent_framework", "delete_file", "{\"path\":\"a.txt\"}")
 }
 
 #[tokio::test]
@@ -23,12 +18,7 @@ async fn yes_sends_an_approving_response_with_previous_response_id() {
         Reply::Sse(text_answer("resp_3", &["ok"])),
     ])
     .await;
-    let run = chat(
-        server.args(),
-        "delete a.txt\ny\nthanks\n",
-        &FakeBrowser::absent(),
-    )
-    .await;
+    let run = chat(server.args(), "delete a.txt\ny\nthanks\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         run.out,
@@ -51,14 +41,8 @@ async fn yes_sends_an_approving_response_with_previous_response_id() {
 #[tokio::test]
 async fn no_and_anything_else_deny() {
     for (answer, expected) in [
-        (
-            "n",
-            json!({"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": false}),
-        ),
-        (
-            "",
-            json!({"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": false}),
-        ),
+        ("n", json!({"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": false})),
+        ("", json!({"type": "mcp_approval_response", "approval_request_id": "mcpr_1", "approve": false})),
         (
             "no too risky",
             json!({"type": "mcp_approval_response", "approval_request_id": "mcpr_1",
@@ -70,12 +54,7 @@ async fn no_and_anything_else_deny() {
             Reply::Sse(text_answer("resp_2", &["Not deleted."])),
         ])
         .await;
-        let run = chat(
-            server.args(),
-            &format!("delete a.txt\n{answer}\n"),
-            &FakeBrowser::absent(),
-        )
-        .await;
+        let run = chat(server.args(), &format!("delete a.txt\n{answer}\n"), &FakeBrowser::absent()).await;
         assert_eq!(run.code, 0);
         let body = &server.requests()[1].body;
         assert_eq!(body["input"], json!([expected]), "answer {answer:?}");
@@ -90,10 +69,7 @@ async fn approvals_in_conversation_mode_use_the_conversation() {
         Reply::Sse(text_answer("resp_2", &["Deleted."])),
     ])
     .await;
-    let args = ChatArgs {
-        conversation: Some("conv_9".into()),
-        ..server.args()
-    };
+    let args = ChatArgs { conversation: Some("conv_9".into()), ..server.args() };
     let run = chat(args, "delete\ny\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 0);
     let body = &server.requests()[1].body;
@@ -103,11 +79,7 @@ async fn approvals_in_conversation_mode_use_the_conversation() {
 
 #[tokio::test]
 async fn end_of_input_at_the_question_exits_cleanly() {
-    let server = FakeServer::start(vec![Reply::Sse(approval_answer(
-        "resp_1",
-        delete_request(),
-    ))])
-    .await;
+    let server = FakeServer::start(vec![Reply::Sse(approval_answer("resp_1", delete_request()))]).await;
     let run = chat(server.args(), "delete a.txt\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 0);
     assert_eq!(server.requests().len(), 1);

@@ -14,10 +14,7 @@ struct Cli {
 fn defaults_match_chat_args_default() {
     let cli = Cli::try_parse_from(["chat"]).expect("parse");
     // The URL may come from AGENTHOST_CHAT_URL in the environment; compare the rest.
-    let expected = ChatArgs {
-        url: cli.args.url.clone(),
-        ..ChatArgs::default()
-    };
+    let expected = ChatArgs { url: cli.args.url.clone(), ..ChatArgs::default() };
     assert_eq!(cli.args, expected);
     assert_eq!(cli.args.max_consent_retries, 2);
 }
@@ -72,19 +69,8 @@ fn a_bad_number_is_a_usage_error() {
 #[test]
 fn help_lists_the_exit_codes() {
     let help = Cli::command().render_long_help().to_string();
-    assert!(
-        help.contains(
-            agenthost_chat::exit::EXIT_CODES_HELP
-                .lines()
-                .next()
-                .expect("line")
-        )
-    );
-    for needle in [
-        "  10  consent required",
-        "  11  consent loop stopped",
-        "  12  approval required",
-    ] {
+    assert!(help.contains(agenthost_chat::exit::EXIT_CODES_HELP.lines().next().expect("line")));
+    for needle in ["  10  consent required", "  11  consent loop stopped", "  12  approval required"] {
         assert!(help.contains(needle), "{needle} in\n{help}");
     }
 }

@@ -39,11 +39,7 @@ async fn consent_waits_for_enter_then_resends_the_same_prompt_on_the_same_histor
     keyboard.write_all(b"\n").await.expect("type");
     out.wait_for(ENTER).await;
     assert_eq!(browser.opened(), vec![LINK.to_owned()]);
-    assert_eq!(
-        server.requests().len(),
-        2,
-        "nothing is re-sent before Enter"
-    );
+    assert_eq!(server.requests().len(), 2, "nothing is re-sent before Enter");
 
     keyboard.write_all(b"\nnext\n").await.expect("type");
     drop(keyboard);
@@ -60,10 +56,7 @@ async fn consent_waits_for_enter_then_resends_the_same_prompt_on_the_same_histor
     let bodies: Vec<_> = server.requests().into_iter().map(|r| r.body).collect();
     let resend = json!({"input": "send mail", "stream": true, "previous_response_id": "resp_1"});
     assert_eq!(bodies[1], resend);
-    assert_eq!(
-        bodies[2], resend,
-        "the re-send repeats the original attempt"
-    );
+    assert_eq!(bodies[2], resend, "the re-send repeats the original attempt");
     assert_eq!(
         bodies[3],
         json!({"input": "next", "stream": true, "previous_response_id": "resp_3"}),
@@ -73,11 +66,7 @@ async fn consent_waits_for_enter_then_resends_the_same_prompt_on_the_same_histor
 
 #[tokio::test]
 async fn distinct_links_are_printed_and_opened_once() {
-    let consents = [
-        ("send_email", LINK),
-        ("send_email", LINK),
-        ("calendar", LINK2),
-    ];
+    let consents = [("send_email", LINK), ("send_email", LINK), ("calendar", LINK2)];
     let server = FakeServer::start(vec![
         Reply::Sse(consent_answer("resp_1", &consents)),
         Reply::Sse(text_answer("resp_2", &["ok"])),
@@ -99,19 +88,13 @@ async fn distinct_links_are_printed_and_opened_once() {
 
 #[tokio::test]
 async fn without_a_browser_or_with_no_browser_nothing_is_offered() {
-    for (args_no_browser, browser) in [
-        (false, FakeBrowser::absent()),
-        (true, FakeBrowser::present()),
-    ] {
+    for (args_no_browser, browser) in [(false, FakeBrowser::absent()), (true, FakeBrowser::present())] {
         let server = FakeServer::start(vec![
             Reply::Sse(consent_answer("resp_1", &[("send_email", LINK)])),
             Reply::Sse(text_answer("resp_2", &["ok"])),
         ])
         .await;
-        let args = ChatArgs {
-            no_browser: args_no_browser,
-            ..server.args()
-        };
+        let args = ChatArgs { no_browser: args_no_browser, ..server.args() };
         let run = chat(args, "go\n\n", &browser).await;
         assert_eq!(run.code, 0);
         assert_eq!(
@@ -142,20 +125,12 @@ async fn declining_the_browser_still_waits_and_resends() {
 #[tokio::test]
 async fn the_consent_loop_stops_after_max_retries() {
     let consent = |id: &str| Reply::Sse(consent_answer(id, &[("send_email", LINK)]));
-    let server = FakeServer::start(vec![
-        consent("resp_1"),
-        consent("resp_2"),
-        consent("resp_3"),
-    ])
-    .await;
+    let server = FakeServer::start(vec![consent("resp_1"), consent("resp_2"), consent("resp_3")]).await;
     let run = chat(server.args(), "go\n\n\n\n\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 11);
     assert_eq!(server.requests().len(), 3, "one attempt plus two re-sends");
     let sign_in = format!("Sign in to send_email: {LINK}\n{ENTER}Re-sending your message.\n");
-    assert_eq!(
-        run.out,
-        format!("{}> {sign_in}{sign_in}", banner(&server.url))
-    );
+    assert_eq!(run.out, format!("{}> {sign_in}{sign_in}", banner(&server.url)));
     assert_eq!(
         run.err,
         "error: send_email still asks for consent after 2 re-send(s); stopping instead of looping\n\
@@ -169,12 +144,8 @@ async fn the_consent_loop_stops_after_max_retries() {
 
 #[tokio::test]
 async fn max_consent_retries_zero_never_resends() {
-    let server =
-        FakeServer::start(vec![Reply::Sse(consent_answer("resp_1", &[("s", LINK)]))]).await;
-    let args = ChatArgs {
-        max_consent_retries: 0,
-        ..server.args()
-    };
+    let server = FakeServer::start(vec![Reply::Sse(consent_answer("resp_1", &[("s", LINK)]))]).await;
+    let args = ChatArgs { max_consent_retries: 0, ..server.args() };
     let run = chat(args, "go\n\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 11);
     assert_eq!(server.requests().len(), 1);
@@ -189,18 +160,11 @@ async fn only_the_same_source_asking_right_after_counts() {
         Reply::Sse(text_answer("resp_4", &["ok"])),
     ])
     .await;
-    let args = ChatArgs {
-        max_consent_retries: 1,
-        ..server.args()
-    };
+    let args = ChatArgs { max_consent_retries: 1, ..server.args() };
     let run = chat(args, "go\n\n\n\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(server.requests().len(), 4);
-    assert!(
-        run.out.ends_with("Re-sending your message.\nok\n> \n"),
-        "{}",
-        run.out
-    );
+    assert!(run.out.ends_with("Re-sending your message.\nok\n> \n"), "{}", run.out);
 }
 
 #[tokio::test]
@@ -210,28 +174,17 @@ async fn cancel_returns_to_the_prompt_without_resending() {
         Reply::Sse(text_answer("resp_2", &["other"])),
     ])
     .await;
-    let run = chat(
-        server.args(),
-        "go\n/cancel\nsomething else\n",
-        &FakeBrowser::absent(),
-    )
-    .await;
+    let run = chat(server.args(), "go\n/cancel\nsomething else\n", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 0);
     let bodies: Vec<_> = server.requests().into_iter().map(|r| r.body).collect();
-    assert_eq!(
-        bodies[1],
-        json!({"input": "something else", "stream": true})
-    );
+    assert_eq!(bodies[1], json!({"input": "something else", "stream": true}));
 }
 
 #[tokio::test]
 async fn invalid_links_are_reported_and_never_opened() {
     let server = FakeServer::start(vec![
         Reply::Sse(consent_answer("resp_1", &[("evil", "javascript:alert(1)")])),
-        Reply::Sse(consent_answer(
-            "resp_2",
-            &[("plain", "http://consent.example/x")],
-        )),
+        Reply::Sse(consent_answer("resp_2", &[("plain", "http://consent.example/x")])),
     ])
     .await;
     let browser = FakeBrowser::present();
@@ -259,10 +212,7 @@ async fn the_consent_requested_event_shape_is_accepted() {
         json!({"type": "response.completed", "response": response("resp_1", "completed", vec![])}),
     ];
     let server = FakeServer::start(vec![Reply::Sse(sse(events))]).await;
-    let args = ChatArgs {
-        prompt: Some("go".into()),
-        ..server.args()
-    };
+    let args = ChatArgs { prompt: Some("go".into()), ..server.args() };
     let run = chat(args, "", &FakeBrowser::present()).await;
     assert_eq!(run.code, 10);
     assert_eq!(run.out, format!("Sign in to send_email: {LINK}\n"));
@@ -271,26 +221,16 @@ async fn the_consent_requested_event_shape_is_accepted() {
 #[tokio::test]
 async fn the_python_consent_stream_needs_consent() {
     let server = FakeServer::start(vec![Reply::Sse(fixture("python_consent.sse"))]).await;
-    let args = ChatArgs {
-        prompt: Some("go".into()),
-        ..server.args()
-    };
+    let args = ChatArgs { prompt: Some("go".into()), ..server.args() };
     let run = chat(args, "", &FakeBrowser::present()).await;
     assert_eq!(run.code, 10);
     assert_eq!(run.out, format!("Sign in to send_email: {LINK}\n"));
-    assert_eq!(
-        run.err,
-        "error: consent required by send_email; sign in with the link above, then run again\n"
-    );
+    assert_eq!(run.err, "error: consent required by send_email; sign in with the link above, then run again\n");
 }
 
 #[tokio::test]
 async fn quit_at_the_browser_question_leaves_without_resending() {
-    let server = FakeServer::start(vec![Reply::Sse(consent_answer(
-        "resp_1",
-        &[("send_email", LINK)],
-    ))])
-    .await;
+    let server = FakeServer::start(vec![Reply::Sse(consent_answer("resp_1", &[("send_email", LINK)]))]).await;
     let browser = FakeBrowser::present();
     let run = chat(server.args(), "go\n/quit\n\n", &browser).await;
     assert_eq!(run.code, 0);

@@ -6,10 +6,7 @@ use serde_json::json;
 use crate::support::*;
 
 fn once(server: &FakeServer) -> ChatArgs {
-    ChatArgs {
-        prompt: Some("hi".into()),
-        ..server.args()
-    }
+    ChatArgs { prompt: Some("hi".into()), ..server.args() }
 }
 
 #[test]
@@ -28,10 +25,7 @@ fn the_codes_are_distinct_and_as_documented() {
     ];
     assert_eq!(codes, [0, 2, 3, 4, 5, 6, 7, 10, 11, 12]);
     for code in codes {
-        assert!(
-            exit::EXIT_CODES_HELP.contains(&format!("\n  {code} ")),
-            "{code} documented"
-        );
+        assert!(exit::EXIT_CODES_HELP.contains(&format!("\n  {code} ")), "{code} documented");
     }
 }
 
@@ -39,10 +33,7 @@ fn the_codes_are_distinct_and_as_documented() {
 async fn ok_is_0() {
     let server = FakeServer::start(vec![Reply::Sse(text_answer("resp_1", &["fine"]))]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
-    assert_eq!(
-        (run.code, run.out.as_str(), run.err.as_str()),
-        (0, "fine\n", "")
-    );
+    assert_eq!((run.code, run.out.as_str(), run.err.as_str()), (0, "fine\n", ""));
 }
 
 #[tokio::test]
@@ -50,11 +41,7 @@ async fn unreachable_is_3() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let args = ChatArgs {
-        url: url.clone(),
-        prompt: Some("hi".into()),
-        ..ChatArgs::default()
-    };
+    let args = ChatArgs { url: url.clone(), prompt: Some("hi".into()), ..ChatArgs::default() };
     let run = chat(args, "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 3);
     assert_eq!(run.out, "");
@@ -71,20 +58,14 @@ async fn http_4xx_is_4_with_the_envelope() {
     let server = FakeServer::start(vec![Reply::Json(400, envelope.to_string())]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 4);
-    assert_eq!(
-        run.err,
-        "error: HTTP 400: invalid_request_error: Malformed identifier.\n"
-    );
+    assert_eq!(run.err, "error: HTTP 400: invalid_request_error: Malformed identifier.\n");
 }
 
 #[tokio::test]
 async fn http_4xx_without_an_envelope_quotes_the_body() {
     let server = FakeServer::start(vec![Reply::Json(404, "not here\n".into())]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
-    assert_eq!(
-        (run.code, run.err.as_str()),
-        (4, "error: HTTP 404: not here\n")
-    );
+    assert_eq!((run.code, run.err.as_str()), (4, "error: HTTP 404: not here\n"));
 }
 
 #[tokio::test]
@@ -106,40 +87,24 @@ async fn a_stream_without_terminal_event_is_6() {
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 6);
     assert_eq!(run.out, "Half\n");
-    assert_eq!(
-        run.err,
-        "error: the stream ended without a terminal event\n"
-    );
+    assert_eq!(run.err, "error: the stream ended without a terminal event\n");
 }
 
 #[tokio::test]
 async fn a_server_dying_mid_stream_is_6() {
     let url = dying_server(chunked_prefix(&truncated_answer("resp_1"))).await;
-    let args = ChatArgs {
-        url,
-        prompt: Some("hi".into()),
-        ..ChatArgs::default()
-    };
+    let args = ChatArgs { url, prompt: Some("hi".into()), ..ChatArgs::default() };
     let run = chat(args, "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 6);
     assert_eq!(run.out, "Half\n");
-    assert!(
-        run.err
-            .starts_with("error: the stream ended without a terminal event: "),
-        "{}",
-        run.err
-    );
+    assert!(run.err.starts_with("error: the stream ended without a terminal event: "), "{}", run.err);
     assert_eq!(run.err.lines().count(), 1);
 }
 
 #[tokio::test]
 async fn a_server_dying_before_answering_is_6() {
     let url = dying_server(String::new()).await;
-    let args = ChatArgs {
-        url,
-        prompt: Some("hi".into()),
-        ..ChatArgs::default()
-    };
+    let args = ChatArgs { url, prompt: Some("hi".into()), ..ChatArgs::default() };
     let run = chat(args, "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 6, "{run:?}");
     assert!(
@@ -153,12 +118,7 @@ async fn a_server_dying_before_answering_is_6() {
 
 #[tokio::test]
 async fn a_failed_response_is_7() {
-    let server = FakeServer::start(vec![Reply::Sse(failed_answer(
-        "resp_1",
-        "server_error",
-        "boom",
-    ))])
-    .await;
+    let server = FakeServer::start(vec![Reply::Sse(failed_answer("resp_1", "server_error", "boom"))]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 7);
     assert_eq!(run.err, "error: response failed: server_error: boom\n");
@@ -166,92 +126,52 @@ async fn a_failed_response_is_7() {
 
 #[tokio::test]
 async fn a_failed_response_with_json_prints_it_and_is_7() {
-    let server = FakeServer::start(vec![Reply::Sse(failed_answer(
-        "resp_1",
-        "server_error",
-        "boom",
-    ))])
-    .await;
-    let args = ChatArgs {
-        json: true,
-        ..once(&server)
-    };
+    let server = FakeServer::start(vec![Reply::Sse(failed_answer("resp_1", "server_error", "boom"))]).await;
+    let args = ChatArgs { json: true, ..once(&server) };
     let run = chat(args, "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 7);
     let printed: serde_json::Value = serde_json::from_str(&run.out).expect("JSON");
     assert_eq!(printed["status"], "failed");
-    assert_eq!(
-        printed["error"],
-        json!({"code": "server_error", "message": "boom"})
-    );
+    assert_eq!(printed["error"], json!({"code": "server_error", "message": "boom"}));
 }
 
 #[tokio::test]
 async fn an_error_event_is_7() {
-    let events = vec![
-        json!({"type": "error", "code": "invalid_request_error", "message": "bad", "param": null}),
-    ];
+    let events = vec![json!({"type": "error", "code": "invalid_request_error", "message": "bad", "param": null})];
     let server = FakeServer::start(vec![Reply::Sse(sse(events))]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 7);
-    assert_eq!(
-        run.err,
-        "error: the server sent an error event: invalid_request_error: bad\n"
-    );
+    assert_eq!(run.err, "error: the server sent an error event: invalid_request_error: bad\n");
 }
 
 #[tokio::test]
 async fn consent_is_10_and_json_keeps_stdout_json() {
     let link = "https://consent.example/login?data=abc";
-    let server = FakeServer::start(vec![Reply::Sse(consent_answer(
-        "resp_1",
-        &[("send_email", link)],
-    ))])
-    .await;
-    let args = ChatArgs {
-        json: true,
-        ..once(&server)
-    };
+    let server = FakeServer::start(vec![Reply::Sse(consent_answer("resp_1", &[("send_email", link)]))]).await;
+    let args = ChatArgs { json: true, ..once(&server) };
     let run = chat(args, "", &FakeBrowser::present()).await;
     assert_eq!(run.code, 10);
     let printed: serde_json::Value = serde_json::from_str(&run.out).expect("JSON");
     assert_eq!(printed["output"][0]["consent_link"], link);
-    assert_eq!(
-        run.err,
-        "error: consent required by send_email; the sign-in links are in the response JSON\n"
-    );
+    assert_eq!(run.err, "error: consent required by send_email; the sign-in links are in the response JSON\n");
     assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]
 async fn approval_is_12() {
-    let item = approval_item(
-        "mcpr_1",
-        "agent_framework",
-        "delete_file",
-        "{\"path\":\"a.txt\"}",
-    );
+    let item = approval_item("mcpr_1", "agent_framework", "delete_file", "{\"path\":\"a.txt\"}");
     let server = FakeServer::start(vec![Reply::Sse(approval_answer("resp_1", item))]).await;
     let run = chat(once(&server), "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 12);
-    assert_eq!(
-        run.out,
-        "Approval requested: delete_file (agent_framework)\n{\n  \"path\": \"a.txt\"\n}\n"
-    );
-    assert_eq!(
-        run.err,
-        "error: approval required for delete_file; answer it in the interactive chat\n"
-    );
+    assert_eq!(run.out, "Approval requested: delete_file (agent_framework)\n{\n  \"path\": \"a.txt\"\n}\n");
+    assert_eq!(run.err, "error: approval required for delete_file; answer it in the interactive chat\n");
 }
 
 #[tokio::test]
 async fn approval_with_json_is_12() {
     let item = approval_item("mcpr_1", "agent_framework", "delete_file", "{}");
     let server = FakeServer::start(vec![Reply::Sse(approval_answer("resp_1", item))]).await;
-    let args = ChatArgs {
-        json: true,
-        ..once(&server)
-    };
+    let args = ChatArgs { json: true, ..once(&server) };
     let run = chat(args, "", &FakeBrowser::absent()).await;
     assert_eq!(run.code, 12);
     let printed: serde_json::Value = serde_json::from_str(&run.out).expect("JSON");
@@ -262,40 +182,19 @@ async fn approval_with_json_is_12() {
 async fn usage_errors_are_2() {
     for (args, message) in [
         (
-            ChatArgs {
-                url: "ftp://x".into(),
-                ..ChatArgs::default()
-            },
+            ChatArgs { url: "ftp://x".into(), ..ChatArgs::default() },
             "error: --url \"ftp://x\" must be an http:// or https:// URL\n",
         ),
         (
-            ChatArgs {
-                url: "not a url".into(),
-                ..ChatArgs::default()
-            },
+            ChatArgs { url: "not a url".into(), ..ChatArgs::default() },
             "error: --url \"not a url\" is not a URL: relative URL without a base\n",
         ),
+        (ChatArgs { user: Some(" ".into()), ..ChatArgs::default() }, "error: --user must not be empty\n"),
         (
-            ChatArgs {
-                user: Some(" ".into()),
-                ..ChatArgs::default()
-            },
-            "error: --user must not be empty\n",
-        ),
-        (
-            ChatArgs {
-                user: Some("ü".into()),
-                ..ChatArgs::default()
-            },
+            ChatArgs { user: Some("ü".into()), ..ChatArgs::default() },
             "error: --user must be printable ASCII (it is sent as a header)\n",
         ),
-        (
-            ChatArgs {
-                prompt: Some("".into()),
-                ..ChatArgs::default()
-            },
-            "error: --prompt must not be empty\n",
-        ),
+        (ChatArgs { prompt: Some("".into()), ..ChatArgs::default() }, "error: --prompt must not be empty\n"),
     ] {
         let run = chat(args, "", &FakeBrowser::absent()).await;
         assert_eq!((run.code, run.err.as_str()), (2, message));
@@ -304,8 +203,7 @@ async fn usage_errors_are_2() {
 
 #[tokio::test]
 async fn the_repl_reports_errors_and_carries_on() {
-    let envelope =
-        json!({"error": {"code": "server_error", "message": "An internal server error occurred."}});
+    let envelope = json!({"error": {"code": "server_error", "message": "An internal server error occurred."}});
     let server = FakeServer::start(vec![
         Reply::Json(500, envelope.to_string()),
         Reply::Sse(failed_answer("resp_x", "server_error", "boom")),
@@ -321,8 +219,5 @@ async fn the_repl_reports_errors_and_carries_on() {
          error: response failed: server_error: boom\n"
     );
     let bodies: Vec<_> = server.requests().into_iter().map(|r| r.body).collect();
-    assert!(
-        bodies[2].get("previous_response_id").is_none(),
-        "failures stay out of the history"
-    );
+    assert!(bodies[2].get("previous_response_id").is_none(), "failures stay out of the history");
 }

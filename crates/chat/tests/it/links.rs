@@ -5,24 +5,14 @@ use agenthost_chat::validate_consent_link;
 #[test]
 fn accepted_links() {
     for (link, normalized) in [
-        (
-            "https://consent.example/login?data=abc",
-            "https://consent.example/login?data=abc",
-        ),
+        ("https://consent.example/login?data=abc", "https://consent.example/login?data=abc"),
         ("HTTPS://Login.Example.com/x", "https://login.example.com/x"),
-        (
-            "http://localhost:8080/consent",
-            "http://localhost:8080/consent",
-        ),
+        ("http://localhost:8080/consent", "http://localhost:8080/consent"),
         ("http://127.0.0.1/c", "http://127.0.0.1/c"),
         ("http://[::1]:9/c", "http://[::1]:9/c"),
         ("https://host", "https://host/"),
     ] {
-        assert_eq!(
-            validate_consent_link(link).as_deref(),
-            Ok(normalized),
-            "{link}"
-        );
+        assert_eq!(validate_consent_link(link).as_deref(), Ok(normalized), "{link}");
     }
 }
 
@@ -47,9 +37,6 @@ fn rejected_links() {
         "https://login.microsoft.com@evil.example/",
         "https:\\\\evil.example\\x",
     ] {
-        assert!(
-            validate_consent_link(link).is_err(),
-            "{link:?} must be rejected"
-        );
+        assert!(validate_consent_link(link).is_err(), "{link:?} must be rejected");
     }
 }

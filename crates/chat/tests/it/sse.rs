@@ -41,25 +41,17 @@ pub fn message(id: &str, text: &str) -> Value {
 
 fn message_events(index: usize, msg_id: &str, deltas: &[&str]) -> Vec<Value> {
     let text: String = deltas.concat();
-    let mut events = vec![
-        json!({"type": "response.output_item.added", "output_index": index,
+    let mut events = vec![json!({"type": "response.output_item.added", "output_index": index,
         "item": {"type": "message", "id": msg_id, "status": "in_progress", "role": "assistant",
-                 "content": []}}),
-    ];
+                 "content": []}})];
     for d in deltas {
-        events.push(
-            json!({"type": "response.output_text.delta", "item_id": msg_id,
-            "output_index": index, "content_index": 0, "delta": d}),
-        );
+        events.push(json!({"type": "response.output_text.delta", "item_id": msg_id,
+            "output_index": index, "content_index": 0, "delta": d}));
     }
-    events.push(
-        json!({"type": "response.output_text.done", "item_id": msg_id,
-        "output_index": index, "content_index": 0, "text": text}),
-    );
-    events.push(
-        json!({"type": "response.output_item.done", "output_index": index,
-        "item": message(msg_id, &text)}),
-    );
+    events.push(json!({"type": "response.output_text.done", "item_id": msg_id,
+        "output_index": index, "content_index": 0, "text": text}));
+    events.push(json!({"type": "response.output_item.done", "output_index": index,
+        "item": message(msg_id, &text)}));
     events
 }
 
@@ -69,8 +61,7 @@ pub fn text_answer(id: &str, deltas: &[&str]) -> String {
     let mut events = head(id);
     events.extend(message_events(0, &msg_id, deltas));
     let output = vec![message(&msg_id, &deltas.concat())];
-    events
-        .push(json!({"type": "response.completed", "response": response(id, "completed", output)}));
+    events.push(json!({"type": "response.completed", "response": response(id, "completed", output)}));
     sse(events)
 }
 
@@ -88,9 +79,7 @@ pub fn consent_answer(id: &str, consents: &[(&str, &str)]) -> String {
         events.extend(whole_item(i, &item));
         output.push(item);
     }
-    events.push(
-        json!({"type": "response.incomplete", "response": response(id, "incomplete", output)}),
-    );
+    events.push(json!({"type": "response.incomplete", "response": response(id, "incomplete", output)}));
     sse(events)
 }
 
@@ -103,9 +92,7 @@ pub fn approval_item(approval_id: &str, label: &str, name: &str, arguments: &str
 pub fn approval_answer(id: &str, item: Value) -> String {
     let mut events = head(id);
     events.extend(whole_item(0, &item));
-    events.push(
-        json!({"type": "response.completed", "response": response(id, "completed", vec![item])}),
-    );
+    events.push(json!({"type": "response.completed", "response": response(id, "completed", vec![item])}));
     sse(events)
 }
 

@@ -37,9 +37,7 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("ascii").to_owned())
+        self.headers.get(name).map(|v| v.to_str().expect("ascii").to_owned())
     }
 }
 
@@ -57,24 +55,14 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub async fn start(replies: Vec<Reply>) -> Self {
-        let script = Arc::new(Script {
-            replies: Mutex::new(replies.into()),
-            requests: Mutex::default(),
-        });
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(script.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let script = Arc::new(Script { replies: Mutex::new(replies.into()), requests: Mutex::default() });
+        let app = axum::Router::new().fallback(handle).with_state(script.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            url: format!("http://{addr}"),
-            script,
-        }
+        Self { url: format!("http://{addr}"), script }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -83,31 +71,16 @@ impl FakeServer {
 
     /// Chat args pointing at this server, non-interactive browser defaults.
     pub fn args(&self) -> ChatArgs {
-        ChatArgs {
-            url: self.url.clone(),
-            ..ChatArgs::default()
-        }
+        ChatArgs { url: self.url.clone(), ..ChatArgs::default() }
     }
 }
 
-async fn handle(
-    State(script): State<Arc<Script>>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(script): State<Arc<Script>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    script.requests.lock().expect("lock").push(Recorded {
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
+    script.requests.lock().expect("lock").push(Recorded { path: uri.path().to_owned(), headers, body });
     let reply = script.replies.lock().expect("lock").pop_front();
     let sse = |body: Body| {
-        Response::builder()
-            .header("content-type", "text/event-stream; charset=utf-8")
-            .body(body)
-            .expect("response")
+        Response::builder().header("content-type", "text/event-stream; charset=utf-8").body(body).expect("response")
     };
     match reply {
         Some(Reply::Sse(text)) => sse(Body::from(text)),
@@ -116,10 +89,7 @@ async fn handle(
             .header("content-type", "application/json")
             .body(Body::from(text))
             .expect("response"),
-        None => Response::builder()
-            .status(500)
-            .body(Body::from("script exhausted"))
-            .expect("response"),
+        None => Response::builder().status(500).body(Body::from("script exhausted")).expect("response"),
     }
 }
 
@@ -127,9 +97,7 @@ async fn handle(
 /// closes the connection, as a server that dies would.
 pub async fn dying_server(reply: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let Ok((mut socket, _)) = listener.accept().await else {
@@ -152,8 +120,7 @@ pub async fn dying_server(reply: String) -> String {
                     .lines()
                     .find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
+                        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
                     })
                     .unwrap_or(0usize);
                 if seen.len() >= end + 4 + length {
@@ -186,10 +153,7 @@ pub struct FakeBrowser {
 
 impl FakeBrowser {
     pub fn present() -> Self {
-        Self {
-            present: true,
-            ..Self::default()
-        }
+        Self { present: true, ..Self::default() }
     }
     pub fn absent() -> Self {
         Self::default()
@@ -222,11 +186,7 @@ pub async fn chat(args: ChatArgs, input: &str, browser: &FakeBrowser) -> Run {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = run_with_io(args, input.as_bytes(), &mut out, &mut err, browser).await;
-    Run {
-        code,
-        out: String::from_utf8(out).expect("utf8"),
-        err: String::from_utf8(err).expect("utf8"),
-    }
+    Run { code, out: String::from_utf8(out).expect("utf8"), err: String::from_utf8(err).expect("utf8") }
 }
 
 /// The REPL banner for `url`.
@@ -257,10 +217,7 @@ impl SharedOut {
                 notified.await;
             }
         };
-        if tokio::time::timeout(Duration::from_secs(20), wait)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(20), wait).await.is_err() {
             panic!("never printed {needle:?}; output so far:\n{}", self.text());
         }
     }

@@ -28,16 +28,12 @@ pub struct Recorded {
 impl Recorded {
     /// The body decoded as `application/x-www-form-urlencoded`, in order.
     pub fn form(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(self.body.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        url::form_urlencoded::parse(self.body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     }
 
     /// A header as a string, if present.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().expect("ascii header").to_owned())
+        self.headers.get(name).map(|v| v.to_str().expect("ascii header").to_owned())
     }
 }
 
@@ -51,11 +47,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(status: u16, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Self { status, headers: Vec::new(), body: body.into() }
     }
 
     pub fn json(value: serde_json::Value) -> Self {
@@ -107,20 +99,13 @@ impl Mock {
             fallback: Mutex::new(fallback),
             gate,
         });
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let app = axum::Router::new().fallback(handle).with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("serve");
         });
-        Self {
-            url: format!("http://{addr}"),
-            shared,
-        }
+        Self { url: format!("http://{addr}"), shared }
     }
 
     pub fn push(&self, reply: Reply) {
@@ -138,11 +123,7 @@ impl Mock {
     /// The only request; panics unless exactly one arrived.
     pub fn single_request(&self) -> Recorded {
         let requests = self.requests();
-        assert_eq!(
-            requests.len(),
-            1,
-            "expected exactly one request: {requests:?}"
-        );
+        assert_eq!(requests.len(), 1, "expected exactly one request: {requests:?}");
         requests[0].clone()
     }
 
@@ -177,12 +158,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some(gate) = &shared.gate {
         gate.acquire().await.expect("gate").forget();
     }
-    let reply = shared
-        .script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| shared.fallback.lock().unwrap().clone());
+    let reply = shared.script.lock().unwrap().pop_front().unwrap_or_else(|| shared.fallback.lock().unwrap().clone());
     let mut response = Response::builder().status(StatusCode::from_u16(reply.status).unwrap());
     for (name, value) in &reply.headers {
         response = response.header(name, value);
@@ -213,10 +189,7 @@ impl TempFile {
             "agenthost-identity-{}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos()
         );
         let file = Self(std::env::temp_dir().join(name));
         file.write(contents);

@@ -2,22 +2,17 @@
 //! payloads, overrides and the consent control routes.
 
 use agenthost_mock_proxy::{
-    Auth, ConsentErrorShape, MockProxy, Mode, Placement, Scenario, SourceSpec, ToolSpec,
-    ToolboxSpec, demo_scenario,
+    Auth, ConsentErrorShape, MockProxy, Mode, Placement, Scenario, SourceSpec, ToolSpec, ToolboxSpec, demo_scenario,
 };
 use serde_json::{Value, json};
 
 use crate::support::{
-    call, connect, embedded_json, get, mcp_error, post_json, post_rpc, rpc, text_of, tool_names,
-    within,
+    call, connect, embedded_json, get, mcp_error, post_json, post_rpc, rpc, text_of, tool_names, within,
 };
 
 /// The consent link of the first entry of an aggregate object.
 fn link_of(aggregate: &Value) -> String {
-    aggregate["errors"][0]["error"]["message"]
-        .as_str()
-        .expect("link")
-        .to_owned()
+    aggregate["errors"][0]["error"]["message"].as_str().expect("link").to_owned()
 }
 
 #[tokio::test]
@@ -44,10 +39,7 @@ async fn list_consent_until_link_visited_only_for_that_user() -> anyhow::Result<
         r#"{{"errors":[{{"name":"send_email","type":"mcp","error":{{"code":"CONSENT_REQUIRED","message":"{link}"}}}}]}}"#
     );
     assert!(err.message.ends_with(&exact), "{}", err.message);
-    let link_prefix = format!(
-        "{}/consent?toolbox=demo&source=send_email&user=alice&state=",
-        proxy.base_url()
-    );
+    let link_prefix = format!("{}/consent?toolbox=demo&source=send_email&user=alice&state=", proxy.base_url());
     assert!(link.starts_with(&link_prefix), "{link}");
 
     // Bob and the container are gated too; the container's link names it "container".
@@ -62,12 +54,7 @@ async fn list_consent_until_link_visited_only_for_that_user() -> anyhow::Result<
     assert_eq!(get(&link).await?.0, 200);
 
     assert_eq!(tool_names(&alice).await?, ["echo", "send_email"]);
-    let sent = call(
-        &alice,
-        "send_email",
-        json!({"to":"a@b","subject":"s","body":"b"}),
-    )
-    .await??;
+    let sent = call(&alice, "send_email", json!({"to":"a@b","subject":"s","body":"b"})).await??;
     assert_eq!(text_of(&sent), "sent");
     // Only alice consented.
     mcp_error(within(bob.list_tools(None)).await?);
@@ -80,17 +67,10 @@ async fn list_consent_until_link_visited_only_for_that_user() -> anyhow::Result<
 
 #[tokio::test]
 async fn placements_and_codes() -> anyhow::Result<()> {
-    let cases = [
-        (Placement::Data, -32007),
-        (Placement::Both, -32000),
-        (Placement::Message, -32603),
-    ];
+    let cases = [(Placement::Data, -32007), (Placement::Both, -32000), (Placement::Message, -32603)];
     for (placement, code) in cases {
-        let scenario = demo_scenario().with_consent_error(ConsentErrorShape {
-            code,
-            placement,
-            ..ConsentErrorShape::default()
-        });
+        let scenario =
+            demo_scenario().with_consent_error(ConsentErrorShape { code, placement, ..ConsentErrorShape::default() });
         let proxy = MockProxy::start(scenario).await?;
         let client = connect(&proxy.toolbox_url("demo"), Some("carol:9")).await?;
         let err = mcp_error(within(client.list_tools(None)).await?);
@@ -108,11 +88,7 @@ async fn placements_and_codes() -> anyhow::Result<()> {
             }
         }
         let in_data = err.data.clone();
-        assert_eq!(
-            in_data.is_some(),
-            placement != Placement::Message,
-            "{placement:?}"
-        );
+        assert_eq!(in_data.is_some(), placement != Placement::Message, "{placement:?}");
         let payload = in_data.or(in_message).expect("payload somewhere");
         assert_eq!(payload["errors"][0]["error"]["code"], "CONSENT_REQUIRED");
         // The link in `data` works as well.
@@ -125,12 +101,9 @@ async fn placements_and_codes() -> anyhow::Result<()> {
 #[tokio::test]
 async fn call_time_consent() -> anyhow::Result<()> {
     let scenario = Scenario::new(Mode::Stateless).toolbox(
-        ToolboxSpec::new("tb")
-            .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-            .source(
-                SourceSpec::new("calendar", Auth::ConsentAtCall)
-                    .tool(ToolSpec::fixed("read_calendar", "nothing today")),
-            ),
+        ToolboxSpec::new("tb").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo"))).source(
+            SourceSpec::new("calendar", Auth::ConsentAtCall).tool(ToolSpec::fixed("read_calendar", "nothing today")),
+        ),
     );
     let proxy = MockProxy::start(scenario).await?;
     let client = connect(&proxy.toolbox_url("tb"), Some("dave:3")).await?;
@@ -139,15 +112,10 @@ async fn call_time_consent() -> anyhow::Result<()> {
     let err = mcp_error(call(&client, "read_calendar", json!({})).await?);
     assert_eq!(err.code.0, -32006);
     let link = err.message.to_string();
-    assert!(
-        link.starts_with(&format!("{}/consent?", proxy.base_url())),
-        "{link}"
-    );
+    assert!(link.starts_with(&format!("{}/consent?", proxy.base_url())), "{link}");
     assert_eq!(
         err.data,
-        Some(
-            json!({"errors":[{"name":"calendar","type":"mcp","error":{"code":"CONSENT_REQUIRED","message": link}}]})
-        )
+        Some(json!({"errors":[{"name":"calendar","type":"mcp","error":{"code":"CONSENT_REQUIRED","message": link}}]}))
     );
     assert_eq!(get(&link).await?.0, 200);
     let ok = call(&client, "read_calendar", json!({})).await??;
@@ -171,9 +139,7 @@ async fn hard_error_gives_mixed_payload() -> anyhow::Result<()> {
     let client = connect(&proxy.toolbox_url("tb"), Some("erin:1")).await?;
     let err = mcp_error(within(client.list_tools(None)).await?);
     assert!(
-        err.message.starts_with(
-            "tools/list failed for 2 tool source(s), succeeded for 1 tool source(s) {"
-        ),
+        err.message.starts_with("tools/list failed for 2 tool source(s), succeeded for 1 tool source(s) {"),
         "{}",
         err.message
     );
@@ -205,17 +171,9 @@ async fn link_override_and_bad_links() -> anyhow::Result<()> {
         ),
     );
     let proxy = MockProxy::start(scenario).await?;
-    let raw = post_rpc(
-        &proxy.toolbox_url("tb"),
-        Some("f:1"),
-        &rpc(3, "tools/list", json!({})),
-    )
-    .await?;
+    let raw = post_rpc(&proxy.toolbox_url("tb"), Some("f:1"), &rpc(3, "tools/list", json!({}))).await?;
     assert_eq!(raw.status, 200);
-    let message = raw.json()["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let message = raw.json()["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert_eq!(link_of(&embedded_json(&message)?), "javascript:alert(1)");
 
     let base = proxy.base_url();
@@ -244,11 +202,8 @@ async fn control_routes_grant_revoke_state() -> anyhow::Result<()> {
     let base = proxy.base_url();
     let client = connect(&proxy.toolbox_url("demo"), None).await?;
 
-    let (status, _) = post_json(
-        &format!("{base}/_mock/grant"),
-        &json!({"user": "container", "source": "send_email"}),
-    )
-    .await?;
+    let (status, _) =
+        post_json(&format!("{base}/_mock/grant"), &json!({"user": "container", "source": "send_email"})).await?;
     assert_eq!(status, 200);
     assert_eq!(tool_names(&client).await?.len(), 2);
     let (_, state) = get(&format!("{base}/_mock/state")).await?;
@@ -259,11 +214,7 @@ async fn control_routes_grant_revoke_state() -> anyhow::Result<()> {
     assert_eq!(status, 200);
     mcp_error(within(client.list_tools(None)).await?);
     // A typo in a control body is rejected.
-    let (status, _) = post_json(
-        &format!("{base}/_mock/grant"),
-        &json!({"usr": "x", "source": "s"}),
-    )
-    .await?;
+    let (status, _) = post_json(&format!("{base}/_mock/grant"), &json!({"usr": "x", "source": "s"})).await?;
     assert!((400..500).contains(&status), "{status}");
     Ok(())
 }

@@ -13,22 +13,12 @@ async fn request_log_records_methods_users_and_headers() -> anyhow::Result<()> {
     tool_names(&client).await?;
     call(&client, "echo", json!({"text": "hi"})).await??;
 
-    let posts: Vec<RecordedRequest> = proxy
-        .requests()
-        .into_iter()
-        .filter(|r| r.http_method == "POST")
-        .collect();
+    let posts: Vec<RecordedRequest> = proxy.requests().into_iter().filter(|r| r.http_method == "POST").collect();
     // `notifications/initialized` is sent concurrently with what follows; the rest is ordered.
-    let requests: Vec<&str> = posts
-        .iter()
-        .filter_map(|r| r.jsonrpc_method.as_deref())
-        .filter(|m| !m.starts_with("notifications/"))
-        .collect();
+    let requests: Vec<&str> =
+        posts.iter().filter_map(|r| r.jsonrpc_method.as_deref()).filter(|m| !m.starts_with("notifications/")).collect();
     assert_eq!(requests, ["initialize", "tools/list", "tools/call"]);
-    let notes = posts
-        .iter()
-        .filter(|r| r.jsonrpc_method.as_deref() == Some("notifications/initialized"))
-        .count();
+    let notes = posts.iter().filter(|r| r.jsonrpc_method.as_deref() == Some("notifications/initialized")).count();
     assert_eq!(notes, 1);
     for r in &posts {
         assert_eq!(r.toolbox, "demo");
@@ -36,19 +26,11 @@ async fn request_log_records_methods_users_and_headers() -> anyhow::Result<()> {
         assert_eq!(r.header("authorization"), Some("Bearer tok123"));
         assert_eq!(r.header("Foundry-Features"), Some("Toolboxes=V1Preview"));
         assert_eq!(r.header("x-agent-foundry-call-id"), Some("alice:7"));
-        assert!(
-            r.header("traceparent")
-                .is_some_and(|t| t.starts_with("00-"))
-        );
+        assert!(r.header("traceparent").is_some_and(|t| t.starts_with("00-")));
         assert!(r.header("x-agent-user-id").is_none());
         assert!(r.repeated_headers.is_empty(), "{:?}", r.repeated_headers);
     }
-    let tool_of = |m: &str| {
-        posts
-            .iter()
-            .find(|r| r.jsonrpc_method.as_deref() == Some(m))
-            .map(|r| r.tool.clone())
-    };
+    let tool_of = |m: &str| posts.iter().find(|r| r.jsonrpc_method.as_deref() == Some(m)).map(|r| r.tool.clone());
     assert_eq!(tool_of("tools/call"), Some(Some("echo".to_owned())));
     assert_eq!(tool_of("tools/list"), Some(None));
     within(client.cancel()).await??;

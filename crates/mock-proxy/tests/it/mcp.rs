@@ -5,9 +5,7 @@ use agenthost_mock_proxy::{
 };
 use serde_json::json;
 
-use crate::support::{
-    call, connect, get, init_params, mcp_error, post_rpc, rpc, text_of, tool_names, within,
-};
+use crate::support::{call, connect, get, init_params, mcp_error, post_rpc, rpc, text_of, tool_names, within};
 
 fn basic(mode: Mode) -> Scenario {
     Scenario::new(mode).toolbox(
@@ -25,11 +23,7 @@ async fn list_and_call_in_both_modes() -> anyhow::Result<()> {
     for mode in [Mode::Session, Mode::Stateless] {
         let proxy = MockProxy::start(basic(mode)).await?;
         let client = connect(&proxy.toolbox_url("tb"), Some("alice:1")).await?;
-        assert_eq!(
-            tool_names(&client).await?,
-            ["echo", "fixed", "broken"],
-            "{mode:?}"
-        );
+        assert_eq!(tool_names(&client).await?, ["echo", "fixed", "broken"], "{mode:?}");
 
         let r = call(&client, "echo", json!({"text": "hi"})).await??;
         assert_eq!(text_of(&r), "echo: hi");
@@ -62,11 +56,7 @@ async fn raw_transport_shape_per_mode() -> anyhow::Result<()> {
     let url = proxy.toolbox_url("tb");
     let init = post_rpc(&url, None, &rpc(1, "initialize", init_params())).await?;
     assert_eq!(init.status, 200);
-    assert!(
-        init.header("content-type")
-            .unwrap_or("")
-            .starts_with("application/json")
-    );
+    assert!(init.header("content-type").unwrap_or("").starts_with("application/json"));
     assert!(init.header("mcp-session-id").is_none());
     // Stateless: tools/list works without initialize state or a session id.
     let list = post_rpc(&url, None, &rpc(2, "tools/list", json!({}))).await?;
@@ -78,11 +68,7 @@ async fn raw_transport_shape_per_mode() -> anyhow::Result<()> {
     let url = proxy.toolbox_url("tb");
     let init = post_rpc(&url, None, &rpc(1, "initialize", init_params())).await?;
     assert_eq!(init.status, 200);
-    assert!(
-        init.header("content-type")
-            .unwrap_or("")
-            .starts_with("text/event-stream")
-    );
+    assert!(init.header("content-type").unwrap_or("").starts_with("text/event-stream"));
     assert!(init.header("mcp-session-id").is_some());
     Ok(())
 }
@@ -106,12 +92,7 @@ async fn versioned_and_prefixed_paths() -> anyhow::Result<()> {
     assert_eq!(rec.user, "bob");
 
     // Unversioned path of the same toolbox works; an unlisted version does not.
-    let ok = post_rpc(
-        &proxy.toolbox_url("vtb"),
-        None,
-        &rpc(1, "initialize", init_params()),
-    )
-    .await?;
+    let ok = post_rpc(&proxy.toolbox_url("vtb"), None, &rpc(1, "initialize", init_params())).await?;
     assert_eq!(ok.status, 200);
     let bad_url = format!("{base}/toolboxes/vtb/versions/3/mcp");
     let bad = post_rpc(&bad_url, None, &rpc(7, "initialize", init_params())).await?;
@@ -119,12 +100,8 @@ async fn versioned_and_prefixed_paths() -> anyhow::Result<()> {
     assert_eq!(bad.json()["error"]["code"], TOOLBOX_NOT_FOUND_CODE);
     assert_eq!(bad.json()["id"], 7);
     // A toolbox without `versions` accepts any version.
-    let any = post_rpc(
-        &format!("{base}/toolboxes/tb/versions/42/mcp"),
-        None,
-        &rpc(1, "initialize", init_params()),
-    )
-    .await?;
+    let any =
+        post_rpc(&format!("{base}/toolboxes/tb/versions/42/mcp"), None, &rpc(1, "initialize", init_params())).await?;
     assert_eq!(any.status, 200);
     Ok(())
 }
@@ -135,11 +112,7 @@ async fn unknown_toolbox_is_404_with_jsonrpc_error() -> anyhow::Result<()> {
     let url = proxy.toolbox_url("nope");
     let raw = post_rpc(&url, None, &rpc(5, "initialize", init_params())).await?;
     assert_eq!(raw.status, 404);
-    assert!(
-        raw.header("content-type")
-            .unwrap_or("")
-            .starts_with("application/json")
-    );
+    assert!(raw.header("content-type").unwrap_or("").starts_with("application/json"));
     let body = raw.json();
     assert_eq!(body["id"], 5);
     assert_eq!(body["error"]["code"], TOOLBOX_NOT_FOUND_CODE);
@@ -147,15 +120,8 @@ async fn unknown_toolbox_is_404_with_jsonrpc_error() -> anyhow::Result<()> {
     assert_eq!(body["error"]["data"]["reason"], "TOOLBOX_NOT_FOUND");
 
     let err = connect(&url, None).await.expect_err("connect must fail");
-    assert!(
-        format!("{err:#}").contains("toolbox not found: nope"),
-        "{err:#}"
-    );
-    assert_eq!(
-        proxy.requests()[0].toolbox,
-        "nope",
-        "unknown toolboxes are logged too"
-    );
+    assert!(format!("{err:#}").contains("toolbox not found: nope"), "{err:#}");
+    assert_eq!(proxy.requests()[0].toolbox, "nope", "unknown toolboxes are logged too");
 
     let (status, _) = get(&format!("{}/not/an/mcp/path", proxy.base_url())).await?;
     assert_eq!(status, 404);
@@ -173,11 +139,7 @@ async fn pagination_follows_cursor() -> anyhow::Result<()> {
     let proxy = MockProxy::start(Scenario::new(Mode::Session).toolbox(tb)).await?;
     let client = connect(&proxy.toolbox_url("tb"), None).await?;
     assert_eq!(tool_names(&client).await?, ["t0", "t1", "t2", "t3", "t4"]);
-    let lists = proxy
-        .requests()
-        .iter()
-        .filter(|r| r.jsonrpc_method.as_deref() == Some("tools/list"))
-        .count();
+    let lists = proxy.requests().iter().filter(|r| r.jsonrpc_method.as_deref() == Some("tools/list")).count();
     assert_eq!(lists, 3);
     Ok(())
 }

@@ -7,13 +7,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use rmcp::{
     ErrorData, RoleClient, ServiceError, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation,
-        InitializeRequestParams, ProtocolVersion,
+        CallToolRequestParams, CallToolResult, ClientCapabilities, Implementation, InitializeRequestParams,
+        ProtocolVersion,
     },
     service::RunningService,
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
 use serde_json::{Value, json};
 
@@ -25,9 +23,7 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// Awaits `fut` or fails after [`LIMIT`].
 pub async fn within<T>(fut: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(LIMIT, fut)
-        .await
-        .map_err(|_| anyhow!("timed out after {LIMIT:?}"))
+    tokio::time::timeout(LIMIT, fut).await.map_err(|_| anyhow!("timed out after {LIMIT:?}"))
 }
 
 /// A reqwest client (ring provider installed, no idle pool, like rmcp's default client).
@@ -44,17 +40,11 @@ pub fn http() -> reqwest::Client {
 pub fn agent_headers(call_id: Option<&str>) -> HashMap<HeaderName, HeaderValue> {
     let mut headers = HashMap::new();
     let mut put = |name: &'static str, value: &str| {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_str(value).expect("header value"),
-        );
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_str(value).expect("header value"));
     };
     put("authorization", "Bearer tok123");
     put("foundry-features", "Toolboxes=V1Preview");
-    put(
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    );
+    put("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
     if let Some(call_id) = call_id {
         put("x-agent-foundry-call-id", call_id);
     }
@@ -63,17 +53,11 @@ pub fn agent_headers(call_id: Option<&str>) -> HashMap<HeaderName, HeaderValue> 
 
 /// Connects an rmcp client to `url` as the given call id (protocol pinned to 2025-06-18).
 pub async fn connect(url: &str, call_id: Option<&str>) -> anyhow::Result<Client> {
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned())
-        .custom_headers(agent_headers(call_id));
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_owned()).custom_headers(agent_headers(call_id));
     let transport = StreamableHttpClientTransport::with_client(http(), config);
-    let info = InitializeRequestParams::new(
-        ClientCapabilities::default(),
-        Implementation::new("mock-proxy-it", "1"),
-    )
-    .with_protocol_version(ProtocolVersion::V_2025_06_18);
-    within(info.serve(transport))
-        .await?
-        .map_err(|e| anyhow!("initialize failed: {e:?}"))
+    let info = InitializeRequestParams::new(ClientCapabilities::default(), Implementation::new("mock-proxy-it", "1"))
+        .with_protocol_version(ProtocolVersion::V_2025_06_18);
+    within(info.serve(transport)).await?.map_err(|e| anyhow!("initialize failed: {e:?}"))
 }
 
 /// Names of all tools (following cursors).
@@ -91,11 +75,7 @@ pub fn mcp_error<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> ErrorDa
 }
 
 /// Calls a tool with JSON arguments.
-pub async fn call(
-    client: &Client,
-    name: &str,
-    args: Value,
-) -> anyhow::Result<Result<CallToolResult, ServiceError>> {
+pub async fn call(client: &Client, name: &str, args: Value) -> anyhow::Result<Result<CallToolResult, ServiceError>> {
     let mut params = CallToolRequestParams::new(name.to_owned());
     if let Value::Object(map) = args {
         params = params.with_arguments(map);
@@ -149,11 +129,7 @@ pub async fn post_rpc(url: &str, call_id: Option<&str>, body: &Value) -> anyhow:
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let text = within(resp.text()).await??;
-    Ok(Raw {
-        status,
-        headers,
-        text,
-    })
+    Ok(Raw { status, headers, text })
 }
 
 /// A JSON-RPC request body.

@@ -21,12 +21,7 @@ pub(super) trait Render: Send {
 
 fn usage_counts(chunk: &MockChunk) -> Option<(u64, u64, u64, u64)> {
     match chunk {
-        MockChunk::Usage {
-            input,
-            output,
-            cached,
-            reasoning,
-        } => Some((*input, *output, *cached, *reasoning)),
+        MockChunk::Usage { input, output, cached, reasoning } => Some((*input, *output, *cached, *reasoning)),
         _ => None,
     }
 }
@@ -40,18 +35,8 @@ fn sse(event: Option<&str>, data: &Value) -> String {
 
 /// An open Responses output item.
 enum Open {
-    Message {
-        id: String,
-        index: usize,
-        text: String,
-        refusal: bool,
-    },
-    Reasoning {
-        id: String,
-        index: usize,
-        summary: String,
-        encrypted: Option<String>,
-    },
+    Message { id: String, index: usize, text: String, refusal: bool },
+    Reasoning { id: String, index: usize, summary: String, encrypted: Option<String> },
 }
 
 /// The Responses API format.
@@ -102,12 +87,7 @@ impl ResponsesRender {
     fn close_open(&mut self) -> Vec<String> {
         let mut frames = Vec::new();
         match self.open.take() {
-            Some(Open::Message {
-                id,
-                index,
-                text,
-                refusal,
-            }) => {
+            Some(Open::Message { id, index, text, refusal }) => {
                 let part = if refusal {
                     json!({"type": "refusal", "refusal": text})
                 } else {
@@ -117,35 +97,21 @@ impl ResponsesRender {
                     let ev = json!({"item_id": id, "output_index": index, "content_index": 0, "text": text});
                     frames.push(self.event("response.output_text.done", ev));
                 }
-                let ev =
-                    json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
+                let ev = json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
                 frames.push(self.event("response.content_part.done", ev));
-                let item = json!({"type": "message", "id": id, "role": "assistant", "status": "completed", "content": [part]});
-                frames.push(self.event(
-                    "response.output_item.done",
-                    json!({"output_index": index, "item": item}),
-                ));
+                let item =
+                    json!({"type": "message", "id": id, "role": "assistant", "status": "completed", "content": [part]});
+                frames.push(self.event("response.output_item.done", json!({"output_index": index, "item": item})));
                 self.output.push(item);
             }
-            Some(Open::Reasoning {
-                id,
-                index,
-                summary,
-                encrypted,
-            }) => {
-                let parts = if summary.is_empty() {
-                    json!([])
-                } else {
-                    json!([{"type": "summary_text", "text": summary}])
-                };
+            Some(Open::Reasoning { id, index, summary, encrypted }) => {
+                let parts =
+                    if summary.is_empty() { json!([]) } else { json!([{"type": "summary_text", "text": summary}]) };
                 let mut item = json!({"type": "reasoning", "id": id, "summary": parts});
                 if let (Some(state), Some(obj)) = (encrypted, item.as_object_mut()) {
                     obj.insert("encrypted_content".into(), json!(state));
                 }
-                frames.push(self.event(
-                    "response.output_item.done",
-                    json!({"output_index": index, "item": item}),
-                ));
+                frames.push(self.event("response.output_item.done", json!({"output_index": index, "item": item})));
                 self.output.push(item);
             }
             None => {}
@@ -158,10 +124,7 @@ impl ResponsesRender {
         let ev = json!({"item_id": item_id, "output_index": index, "arguments": arguments});
         let mut frames = vec![self.event("response.function_call_arguments.done", ev)];
         let item = json!({"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": arguments, "status": "completed"});
-        frames.push(self.event(
-            "response.output_item.done",
-            json!({"output_index": index, "item": item}),
-        ));
+        frames.push(self.event("response.output_item.done", json!({"output_index": index, "item": item})));
         self.output.push(item);
         frames
     }
@@ -175,10 +138,7 @@ impl ResponsesRender {
         let index = self.next_index();
         let id = format!("msg_mock{index}");
         let item = json!({"type": "message", "id": id, "role": "assistant", "status": "in_progress", "content": []});
-        frames.push(self.event(
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-        ));
+        frames.push(self.event("response.output_item.added", json!({"output_index": index, "item": item})));
         let part = if refusal {
             json!({"type": "refusal", "refusal": ""})
         } else {
@@ -186,12 +146,7 @@ impl ResponsesRender {
         };
         let ev = json!({"item_id": id, "output_index": index, "content_index": 0, "part": part});
         frames.push(self.event("response.content_part.added", ev));
-        self.open = Some(Open::Message {
-            id,
-            index,
-            text: String::new(),
-            refusal,
-        });
+        self.open = Some(Open::Message { id, index, text: String::new(), refusal });
         frames
     }
 
@@ -203,16 +158,8 @@ impl ResponsesRender {
         let index = self.next_index();
         let id = format!("rs_mock{index}");
         let item = json!({"type": "reasoning", "id": id, "summary": []});
-        frames.push(self.event(
-            "response.output_item.added",
-            json!({"output_index": index, "item": item}),
-        ));
-        self.open = Some(Open::Reasoning {
-            id,
-            index,
-            summary: String::new(),
-            encrypted: None,
-        });
+        frames.push(self.event("response.output_item.added", json!({"output_index": index, "item": item})));
+        self.open = Some(Open::Reasoning { id, index, summary: String::new(), encrypted: None });
         frames
     }
 }
@@ -240,34 +187,22 @@ impl Render for ResponsesRender {
                 let refusal = matches!(chunk, MockChunk::Refusal(_));
                 let mut frames = self.open_message(refusal);
                 let ev = match &mut self.open {
-                    Some(Open::Message {
-                        id, index, text, ..
-                    }) => {
+                    Some(Open::Message { id, index, text, .. }) => {
                         text.push_str(delta);
-                        Some(
-                            json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta}),
-                        )
+                        Some(json!({"item_id": id, "output_index": index, "content_index": 0, "delta": delta}))
                     }
                     _ => None,
                 };
-                let kind = if refusal {
-                    "response.refusal.delta"
-                } else {
-                    "response.output_text.delta"
-                };
+                let kind = if refusal { "response.refusal.delta" } else { "response.output_text.delta" };
                 frames.extend(ev.map(|ev| self.event(kind, ev)));
                 frames
             }
             MockChunk::Reasoning(delta) => {
                 let mut frames = self.open_reasoning();
                 let ev = match &mut self.open {
-                    Some(Open::Reasoning {
-                        id, index, summary, ..
-                    }) => {
+                    Some(Open::Reasoning { id, index, summary, .. }) => {
                         summary.push_str(delta);
-                        Some(
-                            json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta}),
-                        )
+                        Some(json!({"item_id": id, "output_index": index, "summary_index": 0, "delta": delta}))
                     }
                     _ => None,
                 };
@@ -286,12 +221,8 @@ impl Render for ResponsesRender {
                 let index = self.next_index();
                 let item_id = format!("fc_mock{index}");
                 let item = json!({"type": "function_call", "id": item_id, "call_id": call_id, "name": name, "arguments": "", "status": "in_progress"});
-                frames.push(self.event(
-                    "response.output_item.added",
-                    json!({"output_index": index, "item": item}),
-                ));
-                self.calls
-                    .push((item_id, call_id.clone(), name.clone(), String::new(), index));
+                frames.push(self.event("response.output_item.added", json!({"output_index": index, "item": item})));
+                self.calls.push((item_id, call_id.clone(), name.clone(), String::new(), index));
                 frames
             }
             MockChunk::ToolArgs { call_id, fragment } => {
@@ -302,12 +233,10 @@ impl Render for ResponsesRender {
                 let ev = json!({"item_id": call.0, "output_index": call.4, "delta": fragment});
                 vec![self.event("response.function_call_arguments.delta", ev)]
             }
-            MockChunk::ToolDone { call_id } => {
-                match self.calls.iter().position(|c| c.1 == *call_id) {
-                    Some(position) => self.close_call(position),
-                    None => Vec::new(),
-                }
-            }
+            MockChunk::ToolDone { call_id } => match self.calls.iter().position(|c| c.1 == *call_id) {
+                Some(position) => self.close_call(position),
+                None => Vec::new(),
+            },
             MockChunk::Event(value) => {
                 let kind = value.get("type").and_then(Value::as_str);
                 vec![sse(kind, value)]
@@ -330,10 +259,7 @@ impl Render for ResponsesRender {
     fn fail(&mut self, message: &str) -> Vec<String> {
         let mut failed = self.response("failed");
         if let Some(obj) = failed.as_object_mut() {
-            obj.insert(
-                "error".into(),
-                json!({"code": "server_error", "message": message}),
-            );
+            obj.insert("error".into(), json!({"code": "server_error", "message": message}));
         }
         vec![self.event("response.failed", json!({"response": failed}))]
     }
@@ -381,11 +307,7 @@ impl ChatRender {
     }
 
     fn finish_reason(&self) -> &'static str {
-        if self.calls.is_empty() {
-            "stop"
-        } else {
-            "tool_calls"
-        }
+        if self.calls.is_empty() { "stop" } else { "tool_calls" }
     }
 }
 
@@ -418,8 +340,7 @@ impl Render for ChatRender {
             }
             MockChunk::ToolCall { call_id, name } => {
                 let index = self.calls.len();
-                self.calls
-                    .push((call_id.clone(), name.clone(), String::new()));
+                self.calls.push((call_id.clone(), name.clone(), String::new()));
                 let call = json!({"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}});
                 self.delta(json!({"tool_calls": [call]}))
             }
@@ -435,16 +356,12 @@ impl Render for ChatRender {
             }
             MockChunk::Event(value) => vec![sse(None, value)],
             MockChunk::Raw(raw) => vec![raw.clone()],
-            MockChunk::ReasoningEncrypted(_)
-            | MockChunk::ToolDone { .. }
-            | MockChunk::Usage { .. } => Vec::new(),
+            MockChunk::ReasoningEncrypted(_) | MockChunk::ToolDone { .. } | MockChunk::Usage { .. } => Vec::new(),
         }
     }
 
     fn finish(&mut self) -> Vec<String> {
-        let mut frames = vec![
-            self.frame(json!([{"index": 0, "delta": {}, "finish_reason": self.finish_reason()}])),
-        ];
+        let mut frames = vec![self.frame(json!([{"index": 0, "delta": {}, "finish_reason": self.finish_reason()}]))];
         if let Some(usage) = self.usage.as_ref().filter(|_| self.include_usage) {
             let chunk = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0, "model": self.model, "choices": [], "usage": usage});
             frames.push(sse(None, &chunk));
@@ -462,7 +379,9 @@ impl Render for ChatRender {
         let calls: Vec<Value> = self
             .calls
             .iter()
-            .map(|(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}))
+            .map(
+                |(id, name, args)| json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}}),
+            )
             .collect();
         let mut message = json!({"role": "assistant", "content": if self.content.is_empty() { Value::Null } else { json!(self.content) }});
         if let Some(obj) = message.as_object_mut() {

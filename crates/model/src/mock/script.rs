@@ -76,25 +76,17 @@ impl MockChunk {
 
     /// Start of a tool call.
     pub fn tool_call(call_id: impl Into<String>, name: impl Into<String>) -> Self {
-        MockChunk::ToolCall {
-            call_id: call_id.into(),
-            name: name.into(),
-        }
+        MockChunk::ToolCall { call_id: call_id.into(), name: name.into() }
     }
 
     /// An argument fragment of a tool call.
     pub fn tool_args(call_id: impl Into<String>, fragment: impl Into<String>) -> Self {
-        MockChunk::ToolArgs {
-            call_id: call_id.into(),
-            fragment: fragment.into(),
-        }
+        MockChunk::ToolArgs { call_id: call_id.into(), fragment: fragment.into() }
     }
 
     /// End of a tool call.
     pub fn tool_done(call_id: impl Into<String>) -> Self {
-        MockChunk::ToolDone {
-            call_id: call_id.into(),
-        }
+        MockChunk::ToolDone { call_id: call_id.into() }
     }
 
     /// A whole tool call: start, one chunk per argument fragment, done.
@@ -107,12 +99,7 @@ impl MockChunk {
 
     /// Usage without cached or reasoning tokens.
     pub fn usage(input: u64, output: u64) -> Self {
-        MockChunk::Usage {
-            input,
-            output,
-            cached: 0,
-            reasoning: 0,
-        }
+        MockChunk::Usage { input, output, cached: 0, reasoning: 0 }
     }
 
     /// A verbatim JSON event.
@@ -168,14 +155,7 @@ pub struct MockTurn {
 impl MockTurn {
     /// A reply made of `chunks`, ending normally.
     pub fn reply(chunks: Vec<MockChunk>) -> Self {
-        MockTurn {
-            kind: TurnKind::Reply {
-                chunks,
-                delay: Duration::ZERO,
-                end: MockEnd::Complete,
-                whole: false,
-            },
-        }
+        MockTurn { kind: TurnKind::Reply { chunks, delay: Duration::ZERO, end: MockEnd::Complete, whole: false } }
     }
 
     /// A text reply, one delta per item.
@@ -185,31 +165,17 @@ impl MockTurn {
 
     /// An HTTP error with a JSON body.
     pub fn error(status: u16, body: Value) -> Self {
-        MockTurn {
-            kind: TurnKind::Error {
-                status,
-                body: body.to_string(),
-                headers: Vec::new(),
-            },
-        }
+        MockTurn { kind: TurnKind::Error { status, body: body.to_string(), headers: Vec::new() } }
     }
 
     /// An HTTP error with a raw body.
     pub fn error_text(status: u16, body: impl Into<String>) -> Self {
-        MockTurn {
-            kind: TurnKind::Error {
-                status,
-                body: body.into(),
-                headers: Vec::new(),
-            },
-        }
+        MockTurn { kind: TurnKind::Error { status, body: body.into(), headers: Vec::new() } }
     }
 
     /// A request that is never answered (no status, no headers).
     pub fn hang() -> Self {
-        MockTurn {
-            kind: TurnKind::Hang,
-        }
+        MockTurn { kind: TurnKind::Hang }
     }
 
     /// Waits `delay` before each chunk of a reply.

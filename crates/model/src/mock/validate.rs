@@ -40,9 +40,7 @@ pub(super) fn responses(body: &Value) -> Result<(), String> {
             "function_call_output" => {
                 let call_id = text(item, "call_id");
                 if !calls.contains(call_id) {
-                    return Err(format!(
-                        "No tool call found for function call output with call_id {call_id}."
-                    ));
+                    return Err(format!("No tool call found for function call output with call_id {call_id}."));
                 }
                 answered.insert(call_id.to_string());
             }
@@ -56,9 +54,7 @@ pub(super) fn responses(body: &Value) -> Result<(), String> {
             }
             "item_reference" if !stateless => {}
             other => {
-                return Err(format!(
-                    "Invalid value: '{other}'. Unsupported input item type."
-                ));
+                return Err(format!("Invalid value: '{other}'. Unsupported input item type."));
             }
         }
     }
@@ -90,11 +86,7 @@ pub(super) fn chat(body: &Value) -> Result<(), String> {
             "system" | "developer" | "user" => {}
             "assistant" => {
                 let calls = message.get("tool_calls").and_then(Value::as_array);
-                pending = calls
-                    .into_iter()
-                    .flatten()
-                    .map(|c| text(c, "id").to_string())
-                    .collect();
+                pending = calls.into_iter().flatten().map(|c| text(c, "id").to_string()).collect();
             }
             "tool" => {
                 let id = text(message, "tool_call_id");

@@ -36,14 +36,8 @@ fn done_items_fill_in_what_was_not_streamed() {
             ModelEvent::ReasoningDelta("A\n\nB".into()),
             ModelEvent::ReasoningEncrypted("e".into()),
             ModelEvent::TextDelta("Hi".into()),
-            ModelEvent::FunctionCallStart {
-                call_id: "c1".into(),
-                name: "f".into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "c1".into(),
-                arguments: "{}".into()
-            },
+            ModelEvent::FunctionCallStart { call_id: "c1".into(), name: "f".into() },
+            ModelEvent::FunctionCallDone { call_id: "c1".into(), arguments: "{}".into() },
             ModelEvent::Usage(Usage::new(3, 4)),
         ]
     );
@@ -65,18 +59,9 @@ fn summary_parts_are_separated_and_calls_are_found_by_output_index() {
         vec![
             ModelEvent::ReasoningDelta("one".into()),
             ModelEvent::ReasoningDelta("\n\ntwo".into()),
-            ModelEvent::FunctionCallStart {
-                call_id: "c".into(),
-                name: "f".into()
-            },
-            ModelEvent::FunctionCallArgumentsDelta {
-                call_id: "c".into(),
-                delta: "{}".into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "c".into(),
-                arguments: "{}".into()
-            },
+            ModelEvent::FunctionCallStart { call_id: "c".into(), name: "f".into() },
+            ModelEvent::FunctionCallArgumentsDelta { call_id: "c".into(), delta: "{}".into() },
+            ModelEvent::FunctionCallDone { call_id: "c".into(), arguments: "{}".into() },
         ]
     );
 }
@@ -86,26 +71,13 @@ fn errors_and_non_json_events() {
     let mut parser = ResponsesParser::default();
     let mut out = Vec::new();
     let s = Scrubber::default();
-    assert_eq!(
-        parser.event("ping", "not json", &s, &mut out).ok(),
-        Some(Step::Continue)
-    );
-    let err = parser
-        .event("error", "upstream exploded", &s, &mut out)
-        .unwrap_err();
-    assert_eq!(
-        (err.error.code.as_str(), err.error.message.as_str()),
-        (codes::MODEL_ERROR, "upstream exploded")
-    );
+    assert_eq!(parser.event("ping", "not json", &s, &mut out).ok(), Some(Step::Continue));
+    let err = parser.event("error", "upstream exploded", &s, &mut out).unwrap_err();
+    assert_eq!((err.error.code.as_str(), err.error.message.as_str()), (codes::MODEL_ERROR, "upstream exploded"));
     let ev = json!({"type": "error", "code": "context_length_exceeded", "message": "too long"});
-    let err = parser
-        .event("error", &ev.to_string(), &s, &mut out)
-        .unwrap_err();
+    let err = parser.event("error", &ev.to_string(), &s, &mut out).unwrap_err();
     assert_eq!(err.error.code, codes::CONTEXT_LENGTH_EXCEEDED);
-    assert_eq!(
-        parser.eof(&mut out).unwrap_err().error.code,
-        codes::MODEL_UNAVAILABLE
-    );
+    assert_eq!(parser.eof(&mut out).unwrap_err().error.code, codes::MODEL_UNAVAILABLE);
     assert!(out.is_empty());
 }
 
@@ -116,19 +88,9 @@ fn a_whole_response_document_is_accepted() {
     let body = json!({"object": "response", "status": "completed", "output": [
         {"type": "message", "id": "m", "content": [{"type": "refusal", "refusal": "no"}]}],
         "usage": {"input_tokens": 1, "output_tokens": 1}});
-    parser
-        .json_body(body, &Scrubber::default(), &mut out)
-        .unwrap();
-    assert_eq!(
-        out,
-        vec![
-            ModelEvent::RefusalDelta("no".into()),
-            ModelEvent::Usage(Usage::new(1, 1))
-        ]
-    );
+    parser.json_body(body, &Scrubber::default(), &mut out).unwrap();
+    assert_eq!(out, vec![ModelEvent::RefusalDelta("no".into()), ModelEvent::Usage(Usage::new(1, 1))]);
     let failed = json!({"status": "failed", "error": {"code": "server_error", "message": "x"}});
-    let err = ResponsesParser::default()
-        .json_body(failed, &Scrubber::default(), &mut out)
-        .unwrap_err();
+    let err = ResponsesParser::default().json_body(failed, &Scrubber::default(), &mut out).unwrap_err();
     assert_eq!(err.error.code, codes::MODEL_UNAVAILABLE);
 }

@@ -23,11 +23,8 @@ fn model(config: ModelConfig) -> Arc<dyn Model> {
 async fn rate_limit_then_success_honours_retry_after() {
     for provider in BOTH {
         let mock = MockOpenAi::start(vec![
-            MockTurn::error(
-                429,
-                json!({"error": {"message": "Too many requests", "code": "429"}}),
-            )
-            .with_header("retry-after-ms", "200"),
+            MockTurn::error(429, json!({"error": {"message": "Too many requests", "code": "429"}}))
+                .with_header("retry-after-ms", "200"),
             MockTurn::text(&["ok"]),
         ])
         .await;
@@ -49,40 +46,21 @@ async fn retry_after_seconds_and_server_errors_are_retried() {
         MockTurn::text(&["ok"]),
     ])
     .await;
-    let (events, error) = run(
-        &*model(mock.config(Provider::OpenAiChat)),
-        &ctx(),
-        user("hi"),
-    )
-    .await;
+    let (events, error) = run(&*model(mock.config(Provider::OpenAiChat)), &ctx(), user("hi")).await;
     assert_eq!((events, error), (vec![text("ok")], None));
     assert_eq!(mock.requests().len(), 3);
 }
 
 #[tokio::test]
 async fn retries_run_out_with_the_upstream_message() {
-    let limited = || {
-        MockTurn::error(
-            429,
-            json!({"error": {"message": "Rate limit reached", "type": "requests"}}),
-        )
-    };
-    let mock = MockOpenAi::start(vec![
-        limited(),
-        limited(),
-        limited(),
-        MockTurn::text(&["never"]),
-    ])
-    .await;
+    let limited = || MockTurn::error(429, json!({"error": {"message": "Rate limit reached", "type": "requests"}}));
+    let mock = MockOpenAi::start(vec![limited(), limited(), limited(), MockTurn::text(&["never"])]).await;
     let mut config = mock.config(Provider::OpenAiResponses);
     config.max_retries = 2;
     let (events, error) = run(&*model(config), &ctx(), user("hi")).await;
     assert!(events.is_empty());
     let error = error.unwrap();
-    assert_eq!(
-        (error.code.as_str(), error.message.as_str()),
-        (codes::RATE_LIMITED, "Rate limit reached")
-    );
+    assert_eq!((error.code.as_str(), error.message.as_str()), (codes::RATE_LIMITED, "Rate limit reached"));
     assert_eq!(mock.requests().len(), 3);
 }
 
@@ -94,12 +72,7 @@ async fn a_retry_after_beyond_the_cap_is_not_waited_for() {
     ])
     .await;
     let started = Instant::now();
-    let (_, error) = run(
-        &*model(mock.config(Provider::OpenAiChat)),
-        &ctx(),
-        user("hi"),
-    )
-    .await;
+    let (_, error) = run(&*model(mock.config(Provider::OpenAiChat)), &ctx(), user("hi")).await;
     assert_eq!(error.unwrap().code, codes::RATE_LIMITED);
     assert_eq!(mock.requests().len(), 1);
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -108,21 +81,14 @@ async fn a_retry_after_beyond_the_cap_is_not_waited_for() {
 #[tokio::test]
 async fn server_error_after_partial_output_is_not_retried() {
     for provider in BOTH {
-        for end in [
-            MockEnd::ServerError("The server had an error".into()),
-            MockEnd::Drop,
-        ] {
+        for end in [MockEnd::ServerError("The server had an error".into()), MockEnd::Drop] {
             let mock = MockOpenAi::start(vec![
                 MockTurn::text(&["par", "tial"]).ending(end.clone()),
                 MockTurn::text(&["never"]),
             ])
             .await;
             let (events, error) = run(&*model(mock.config(provider)), &ctx(), user("hi")).await;
-            assert_eq!(
-                events,
-                vec![text("par"), text("tial")],
-                "{provider} {end:?}"
-            );
+            assert_eq!(events, vec![text("par"), text("tial")], "{provider} {end:?}");
             let error = error.unwrap();
             assert_eq!(error.code, codes::MODEL_UNAVAILABLE, "{provider} {end:?}");
             if matches!(end, MockEnd::ServerError(_)) {
@@ -137,11 +103,9 @@ async fn server_error_after_partial_output_is_not_retried() {
 #[tokio::test]
 async fn a_stream_that_breaks_before_any_output_is_retried() {
     for provider in BOTH {
-        let mock = MockOpenAi::start(vec![
-            MockTurn::text(&["lost"]).fail_after(0, MockEnd::Drop),
-            MockTurn::text(&["ok"]),
-        ])
-        .await;
+        let mock =
+            MockOpenAi::start(vec![MockTurn::text(&["lost"]).fail_after(0, MockEnd::Drop), MockTurn::text(&["ok"])])
+                .await;
         let (events, error) = run(&*model(mock.config(provider)), &ctx(), user("hi")).await;
         assert_eq!((events, error), (vec![text("ok")], None), "{provider}");
         assert_eq!(mock.requests().len(), 2);
@@ -150,17 +114,15 @@ async fn a_stream_that_breaks_before_any_output_is_retried() {
 
 #[tokio::test]
 async fn context_length_errors_keep_the_upstream_message() {
-    let message = "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens.";
+    let message =
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens.";
     for provider in BOTH {
         let body = json!({"error": {"message": message, "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}});
         let mock = MockOpenAi::start(vec![MockTurn::error(400, body)]).await;
         let (events, error) = run(&*model(mock.config(provider)), &ctx(), user("hi")).await;
         assert!(events.is_empty());
         let error = error.unwrap();
-        assert_eq!(
-            (error.code.as_str(), error.message.as_str()),
-            (codes::CONTEXT_LENGTH_EXCEEDED, message)
-        );
+        assert_eq!((error.code.as_str(), error.message.as_str()), (codes::CONTEXT_LENGTH_EXCEEDED, message));
         assert_eq!(mock.requests().len(), 1);
     }
 }
@@ -171,7 +133,9 @@ async fn other_client_errors_map_to_stable_codes() {
         MockTurn::error(404, json!({"error": {"message": "The model `x` does not exist", "code": "model_not_found"}})),
         MockTurn::error(403, json!({"error": {"message": "forbidden"}})),
         MockTurn::reply(vec![MockChunk::raw("data: {not json\n\n")]),
-        MockTurn::reply(vec![MockChunk::event(json!({"type": "error", "code": "invalid_prompt", "message": "flagged"}))]),
+        MockTurn::reply(vec![MockChunk::event(
+            json!({"type": "error", "code": "invalid_prompt", "message": "flagged"}),
+        )]),
     ])
     .await;
     let model = model(mock.config(Provider::OpenAiResponses));
@@ -184,10 +148,7 @@ async fn other_client_errors_map_to_stable_codes() {
     let expected = [
         (codes::INVALID_MODEL_REQUEST, "The model `x` does not exist"),
         (codes::MODEL_AUTH_FAILED, "forbidden"),
-        (
-            codes::MODEL_ERROR,
-            "the model stream carried an event that is not valid JSON",
-        ),
+        (codes::MODEL_ERROR, "the model stream carried an event that is not valid JSON"),
         (codes::MODEL_ERROR, "flagged"),
     ];
     let got: Vec<(&str, &str)> = got.iter().map(|(c, m)| (c.as_str(), m.as_str())).collect();
@@ -206,20 +167,13 @@ async fn credentials_echoed_by_the_upstream_are_scrubbed() {
     let (_, error) = run(&*model(config), &ctx(), user("hi")).await;
     let error = error.unwrap();
     assert_eq!(error.code, codes::MODEL_AUTH_FAILED);
-    assert_eq!(
-        error.message,
-        "Incorrect API key provided: [redacted]. Header was Authorization: Bearer [redacted]"
-    );
+    assert_eq!(error.message, "Incorrect API key provided: [redacted]. Header was Authorization: Bearer [redacted]");
 }
 
 #[tokio::test]
 async fn hanging_models_time_out_quickly() {
     for provider in BOTH {
-        let mock = MockOpenAi::start(vec![
-            MockTurn::hang(),
-            MockTurn::text(&["first"]).ending(MockEnd::Hang),
-        ])
-        .await;
+        let mock = MockOpenAi::start(vec![MockTurn::hang(), MockTurn::text(&["first"]).ending(MockEnd::Hang)]).await;
         let mut config = mock.config(provider);
         config.first_byte_timeout = Duration::from_millis(150);
         config.idle_timeout = Duration::from_millis(150);
@@ -246,28 +200,16 @@ async fn the_request_deadline_bounds_the_call() {
     let mock = MockOpenAi::start(vec![MockTurn::hang()]).await;
     let mut ctx = ctx();
     ctx.deadline = Some(tokio::time::Instant::now() + Duration::from_millis(100));
-    let (_, error) = run(
-        &*model(mock.config(Provider::OpenAiResponses)),
-        &ctx,
-        user("hi"),
-    )
-    .await;
+    let (_, error) = run(&*model(mock.config(Provider::OpenAiResponses)), &ctx, user("hi")).await;
     let error = error.unwrap();
     assert_eq!(error.code, codes::MODEL_TIMEOUT);
-    assert_eq!(
-        error.message,
-        "the request deadline passed before the model finished"
-    );
+    assert_eq!(error.message, "the request deadline passed before the model finished");
 }
 
 #[tokio::test]
 async fn cancelling_stops_the_stream_and_closes_the_connection() {
     for provider in BOTH {
-        let mock = MockOpenAi::start(vec![
-            MockTurn::text(&["first"]).ending(MockEnd::Hang),
-            MockTurn::hang(),
-        ])
-        .await;
+        let mock = MockOpenAi::start(vec![MockTurn::text(&["first"]).ending(MockEnd::Hang), MockTurn::hang()]).await;
         let model = model(mock.config(provider));
 
         // Mid-stream.
@@ -292,12 +234,7 @@ async fn cancelling_stops_the_stream_and_closes_the_connection() {
 
 #[tokio::test]
 async fn api_key_styles() {
-    let mock = MockOpenAi::start(vec![
-        MockTurn::text(&["a"]),
-        MockTurn::text(&["b"]),
-        MockTurn::text(&["c"]),
-    ])
-    .await;
+    let mock = MockOpenAi::start(vec![MockTurn::text(&["a"]), MockTurn::text(&["b"]), MockTurn::text(&["c"])]).await;
     let mut config = mock.config(Provider::OpenAiResponses);
     config.api_key = Some(Secret::new("key-123"));
     run(&*model(config.clone()), &ctx(), user("hi")).await;
@@ -308,14 +245,8 @@ async fn api_key_styles() {
     run(&*model(config), &ctx(), user("hi")).await;
     let r = mock.requests();
     // 127.0.0.1 is not an Azure host: Auto means Bearer.
-    assert_eq!(
-        (r[0].header("authorization"), r[0].header("api-key")),
-        (Some("Bearer key-123"), None)
-    );
-    assert_eq!(
-        (r[1].header("authorization"), r[1].header("api-key")),
-        (None, Some("key-123"))
-    );
+    assert_eq!((r[0].header("authorization"), r[0].header("api-key")), (Some("Bearer key-123"), None));
+    assert_eq!((r[1].header("authorization"), r[1].header("api-key")), (None, Some("key-123")));
     assert_eq!(r[2].header("authorization"), Some("Bearer key-123"));
     assert_eq!(r[2].header("x-ms-useragent"), Some("tests"));
 }
@@ -332,10 +263,7 @@ async fn entra_tokens_are_fetched_per_call() {
     let r = mock.requests();
     assert_eq!(r[0].header("authorization"), Some("Bearer tok-1"));
     assert_eq!(r[1].header("authorization"), Some("Bearer tok-2"));
-    assert_eq!(
-        *provider.scopes.lock().unwrap(),
-        vec![COGNITIVE_SERVICES_SCOPE; 2]
-    );
+    assert_eq!(*provider.scopes.lock().unwrap(), vec![COGNITIVE_SERVICES_SCOPE; 2]);
 }
 
 #[tokio::test]
@@ -359,12 +287,7 @@ async fn trace_context_is_forwarded_and_user_ids_are_not() {
         tracestate: Some("congo=t61rcWkgMzE".into()),
         baggage: Some("user=alice-user-id".into()),
     };
-    run(
-        &*model(mock.config(Provider::OpenAiResponses)),
-        &ctx,
-        user("hi"),
-    )
-    .await;
+    run(&*model(mock.config(Provider::OpenAiResponses)), &ctx, user("hi")).await;
     let r = &mock.requests()[0];
     assert_eq!(r.header("traceparent"), ctx.trace.traceparent.as_deref());
     assert_eq!(r.header("tracestate"), Some("congo=t61rcWkgMzE"));
@@ -378,41 +301,23 @@ async fn trace_context_is_forwarded_and_user_ids_are_not() {
 async fn build_checks_the_configuration() {
     let base = ModelConfig::new(Provider::OpenAiChat, "https://example.test/v1", "gpt");
     assert_eq!(build(base.clone()).unwrap().provider(), "openai-chat");
-    let responses = ModelConfig {
-        provider: Provider::OpenAiResponses,
-        ..base.clone()
-    };
+    let responses = ModelConfig { provider: Provider::OpenAiResponses, ..base.clone() };
     assert_eq!(build(responses).unwrap().provider(), "openai");
 
     let err = |c: ModelConfig| build(c).err().unwrap();
     assert!(matches!(
-        err(ModelConfig {
-            base_url: "nope".into(),
-            ..base.clone()
-        }),
+        err(ModelConfig { base_url: "nope".into(), ..base.clone() }),
         ModelConfigError::InvalidBaseUrl(_)
     ));
-    assert_eq!(
-        err(ModelConfig {
-            model: " ".into(),
-            ..base.clone()
-        }),
-        ModelConfigError::MissingModel
-    );
+    assert_eq!(err(ModelConfig { model: " ".into(), ..base.clone() }), ModelConfigError::MissingModel);
     let both = ModelConfig {
         api_key: Some(Secret::new("k")),
         token: Some(Arc::new(RotatingToken::default())),
         ..base.clone()
     };
     assert_eq!(err(both), ModelConfigError::ConflictingAuth);
-    let bad_header = ModelConfig {
-        extra_headers: vec![("bad header".into(), "v".into())],
-        ..base
-    };
-    assert_eq!(
-        err(bad_header),
-        ModelConfigError::InvalidHeader("bad header".into())
-    );
+    let bad_header = ModelConfig { extra_headers: vec![("bad header".into(), "v".into())], ..base };
+    assert_eq!(err(bad_header), ModelConfigError::InvalidHeader("bad header".into()));
 }
 
 #[tokio::test]
@@ -423,16 +328,8 @@ async fn events_before_the_terminal_event_are_not_lost() {
         MockChunk::event(json!({"type": "response.failed", "response": {"error": {"code": "rate_limit_exceeded", "message": "slow down"}}})),
     ])])
     .await;
-    let (events, error) = run(
-        &*model(mock.config(Provider::OpenAiResponses)),
-        &ctx(),
-        user("hi"),
-    )
-    .await;
+    let (events, error) = run(&*model(mock.config(Provider::OpenAiResponses)), &ctx(), user("hi")).await;
     assert_eq!(events, vec![ModelEvent::TextDelta("a".into())]);
     let error = error.unwrap();
-    assert_eq!(
-        (error.code.as_str(), error.message.as_str()),
-        (codes::RATE_LIMITED, "slow down")
-    );
+    assert_eq!((error.code.as_str(), error.message.as_str()), (codes::RATE_LIMITED, "slow down"));
 }

@@ -26,10 +26,7 @@ async fn text_stream_yields_exact_events_and_asks_for_usage() {
     request.instructions = Some("Be brief.".into());
     let (events, error) = run(&model(&mock).await, &ctx(), request).await;
     assert_eq!(error, None);
-    assert_eq!(
-        events,
-        vec![text("Hel"), text("lo"), ModelEvent::Usage(Usage::new(9, 2))]
-    );
+    assert_eq!(events, vec![text("Hel"), text("lo"), ModelEvent::Usage(Usage::new(9, 2))]);
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].path, "/v1/chat/completions");
@@ -61,33 +58,18 @@ async fn interleaved_parallel_tool_calls_are_reassembled_by_index() {
     .await;
     let (events, error) = run(&model(&mock).await, &ctx(), user("both")).await;
     assert_eq!(error, None);
-    let delta = |id: &str, d: &str| ModelEvent::FunctionCallArgumentsDelta {
-        call_id: id.into(),
-        delta: d.into(),
-    };
+    let delta = |id: &str, d: &str| ModelEvent::FunctionCallArgumentsDelta { call_id: id.into(), delta: d.into() };
     assert_eq!(
         events,
         vec![
-            ModelEvent::FunctionCallStart {
-                call_id: "call_a".into(),
-                name: "lookup".into()
-            },
-            ModelEvent::FunctionCallStart {
-                call_id: "call_b".into(),
-                name: "search".into()
-            },
+            ModelEvent::FunctionCallStart { call_id: "call_a".into(), name: "lookup".into() },
+            ModelEvent::FunctionCallStart { call_id: "call_b".into(), name: "search".into() },
             delta("call_a", "{\"q\":"),
             delta("call_b", "{\"s\":"),
             delta("call_a", "1}"),
             delta("call_b", "\"x\"}"),
-            ModelEvent::FunctionCallDone {
-                call_id: "call_a".into(),
-                arguments: "{\"q\":1}".into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "call_b".into(),
-                arguments: "{\"s\":\"x\"}".into()
-            },
+            ModelEvent::FunctionCallDone { call_id: "call_a".into(), arguments: "{\"q\":1}".into() },
+            ModelEvent::FunctionCallDone { call_id: "call_b".into(), arguments: "{\"s\":\"x\"}".into() },
             ModelEvent::Usage(Usage::new(5, 7)),
         ]
     );
@@ -114,30 +96,12 @@ async fn one_tool_call_in_a_single_chunk_and_calls_without_ids() {
     assert_eq!(
         events,
         vec![
-            ModelEvent::FunctionCallStart {
-                call_id: "call_9".into(),
-                name: "f".into()
-            },
-            ModelEvent::FunctionCallArgumentsDelta {
-                call_id: "call_9".into(),
-                delta: "{}".into()
-            },
-            ModelEvent::FunctionCallStart {
-                call_id: "call_1".into(),
-                name: "g".into()
-            },
-            ModelEvent::FunctionCallArgumentsDelta {
-                call_id: "call_1".into(),
-                delta: "{\"a\":1}".into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "call_9".into(),
-                arguments: "{}".into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "call_1".into(),
-                arguments: "{\"a\":1}".into()
-            },
+            ModelEvent::FunctionCallStart { call_id: "call_9".into(), name: "f".into() },
+            ModelEvent::FunctionCallArgumentsDelta { call_id: "call_9".into(), delta: "{}".into() },
+            ModelEvent::FunctionCallStart { call_id: "call_1".into(), name: "g".into() },
+            ModelEvent::FunctionCallArgumentsDelta { call_id: "call_1".into(), delta: "{\"a\":1}".into() },
+            ModelEvent::FunctionCallDone { call_id: "call_9".into(), arguments: "{}".into() },
+            ModelEvent::FunctionCallDone { call_id: "call_1".into(), arguments: "{\"a\":1}".into() },
         ]
     );
 }
@@ -147,12 +111,7 @@ async fn reasoning_content_refusal_and_usage_details_pass_through() {
     let mock = MockOpenAi::start(vec![MockTurn::reply(vec![
         MockChunk::reasoning("Hmm."),
         MockChunk::refusal("No."),
-        MockChunk::Usage {
-            input: 50,
-            output: 20,
-            cached: 32,
-            reasoning: 8,
-        },
+        MockChunk::Usage { input: 50, output: 20, cached: 32, reasoning: 8 },
     ])])
     .await;
     let (events, error) = run(&model(&mock).await, &ctx(), user("?")).await;
@@ -161,9 +120,7 @@ async fn reasoning_content_refusal_and_usage_details_pass_through() {
         input_tokens: 50,
         input_tokens_details: InputTokensDetails { cached_tokens: 32 },
         output_tokens: 20,
-        output_tokens_details: OutputTokensDetails {
-            reasoning_tokens: 8,
-        },
+        output_tokens_details: OutputTokensDetails { reasoning_tokens: 8 },
         total_tokens: 70,
     };
     assert_eq!(
@@ -192,10 +149,7 @@ async fn unknown_chunks_and_fields_are_ignored() {
 
 #[tokio::test]
 async fn a_stream_that_stops_before_finishing_is_model_unavailable() {
-    let mock = MockOpenAi::start(vec![
-        MockTurn::text(&["par", "tial"]).ending(MockEnd::Truncate),
-    ])
-    .await;
+    let mock = MockOpenAi::start(vec![MockTurn::text(&["par", "tial"]).ending(MockEnd::Truncate)]).await;
     let (events, error) = run(&model(&mock).await, &ctx(), user("?")).await;
     assert_eq!(events, vec![text("par"), text("tial")]);
     assert_eq!(error.unwrap().code, codes::MODEL_UNAVAILABLE);
@@ -211,7 +165,8 @@ async fn history_maps_to_the_exact_messages() {
     let (events, error) = run(&model, &ctx(), rich_history()).await;
     assert_eq!((events, error), (vec![text("ok")], None));
     let body = &mock.requests()[0].body;
-    let call = |id: &str, args: &str| json!({"id": id, "type": "function", "function": {"name": "lookup", "arguments": args}});
+    let call =
+        |id: &str, args: &str| json!({"id": id, "type": "function", "function": {"name": "lookup", "arguments": args}});
     assert_eq!(
         *body,
         json!({

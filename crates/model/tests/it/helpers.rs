@@ -33,10 +33,7 @@ pub async fn run(
         match item {
             Ok(event) => events.push(event),
             Err(error) => {
-                assert!(
-                    bounded(stream.next()).await.is_none(),
-                    "events after an error"
-                );
+                assert!(bounded(stream.next()).await.is_none(), "events after an error");
                 return (events, Some(error));
             }
         }
@@ -46,10 +43,7 @@ pub async fn run(
 
 /// A request with one user message.
 pub fn user(text: &str) -> ModelRequest {
-    ModelRequest {
-        input: vec![Item::user_text(text)],
-        ..Default::default()
-    }
+    ModelRequest { input: vec![Item::user_text(text)], ..Default::default() }
 }
 
 pub fn ctx() -> RequestContext {
@@ -87,9 +81,7 @@ pub struct NoToken;
 #[async_trait::async_trait]
 impl TokenProvider for NoToken {
     async fn token(&self, _scope: &str) -> Result<AccessToken, TokenError> {
-        Err(TokenError::Timeout {
-            timeout: Duration::from_secs(1),
-        })
+        Err(TokenError::Timeout { timeout: Duration::from_secs(1) })
     }
 
     fn kind(&self) -> &'static str {

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use agenthost_agent::{
-    ModelRequest, Preflight, RequestContext, ToolCall, ToolOutcome, ToolSet, ToolSpec, Turn,
-    TurnEnd, run_turn,
+    ModelRequest, Preflight, RequestContext, ToolCall, ToolOutcome, ToolSet, ToolSpec, Turn, TurnEnd, run_turn,
 };
 use agenthost_model::mock::{MockChunk, MockOpenAi, MockTurn};
 use agenthost_model::{Provider, build};
@@ -33,23 +32,15 @@ impl ToolSet for Weather {
 async fn tool_call_round_trip_through_the_loop() {
     for provider in [Provider::OpenAiResponses, Provider::OpenAiChat] {
         let mut first = vec![MockChunk::text("Checking.")];
-        first.extend(MockChunk::function_call(
-            "call_w",
-            "get_weather",
-            &["{\"city\":", "\"Paris\"}"],
-        ));
+        first.extend(MockChunk::function_call("call_w", "get_weather", &["{\"city\":", "\"Paris\"}"]));
         first.push(MockChunk::usage(10, 5));
         let mock = MockOpenAi::start(vec![
             MockTurn::reply(first),
-            MockTurn::reply(vec![
-                MockChunk::text("It is sunny."),
-                MockChunk::usage(20, 4),
-            ]),
+            MockTurn::reply(vec![MockChunk::text("It is sunny."), MockChunk::usage(20, 4)]),
         ])
         .await;
 
-        let mut writer =
-            ResponseWriter::new(Response::new("caresp_loop".into(), "agent".into(), 0));
+        let mut writer = ResponseWriter::new(Response::new("caresp_loop".into(), "agent".into(), 0));
         let mut events: Vec<StreamEvent> = Vec::new();
         writer.created(&mut events);
         let turn = Turn {
@@ -58,16 +49,10 @@ async fn tool_call_round_trip_through_the_loop() {
             tools: Arc::new(Weather),
             preflight: Preflight::default(),
             approvals: Vec::new(),
-            request: ModelRequest {
-                input: vec![Item::user_text("Weather in Paris?")],
-                ..Default::default()
-            },
+            request: ModelRequest { input: vec![Item::user_text("Weather in Paris?")], ..Default::default() },
             max_iterations: 4,
         };
-        assert_eq!(
-            run_turn(turn, &mut writer, &mut events).await,
-            TurnEnd::Finished
-        );
+        assert_eq!(run_turn(turn, &mut writer, &mut events).await, TurnEnd::Finished);
         let response = writer.into_response();
         assert_eq!(response.status, ResponseStatus::Completed, "{provider}");
         let usage = response.usage.unwrap();
@@ -89,11 +74,7 @@ async fn tool_call_round_trip_through_the_loop() {
                 {"role": "tool", "tool_call_id": "call_w", "content": "sunny in {\"city\":\"Paris\"}"},
             ]),
         };
-        let key = if provider == Provider::OpenAiChat {
-            "messages"
-        } else {
-            "input"
-        };
+        let key = if provider == Provider::OpenAiChat { "messages" } else { "input" };
         assert_eq!(second[key], fed_back, "{provider}");
     }
 }

@@ -16,12 +16,8 @@ fn turn() -> MockTurn {
 }
 
 async fn post(mock: &MockOpenAi, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("http://{}{path}", mock.addr()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        reqwest::Client::new().post(format!("http://{}{path}", mock.addr())).json(&body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
@@ -30,12 +26,7 @@ async fn post(mock: &MockOpenAi, path: &str, body: Value) -> (u16, Value) {
 async fn non_streamed_requests_get_whole_documents() {
     let mock = MockOpenAi::start(vec![turn(), turn()]).await;
     let input = json!([{"type": "message", "role": "user", "content": "hi"}]);
-    let (status, body) = post(
-        &mock,
-        "/v1/responses",
-        json!({"model": "m", "input": input}),
-    )
-    .await;
+    let (status, body) = post(&mock, "/v1/responses", json!({"model": "m", "input": input})).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -52,12 +43,7 @@ async fn non_streamed_requests_get_whole_documents() {
         })
     );
     let messages = json!([{"role": "user", "content": "hi"}]);
-    let (status, body) = post(
-        &mock,
-        "/v1/chat/completions",
-        json!({"model": "m", "messages": messages}),
-    )
-    .await;
+    let (status, body) = post(&mock, "/v1/chat/completions", json!({"model": "m", "messages": messages})).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -77,33 +63,21 @@ async fn non_streamed_requests_get_whole_documents() {
 async fn backends_accept_servers_that_ignore_stream_true() {
     for provider in [Provider::OpenAiResponses, Provider::OpenAiChat] {
         let mock = MockOpenAi::start(vec![turn().as_json()]).await;
-        let (events, error) =
-            run(&*build(mock.config(provider)).unwrap(), &ctx(), user("hi")).await;
+        let (events, error) = run(&*build(mock.config(provider)).unwrap(), &ctx(), user("hi")).await;
         assert_eq!(error, None);
         let mut expected = vec![text("Hi")];
         if provider == Provider::OpenAiResponses {
             expected.push(ModelEvent::ReasoningEncrypted("enc".into()));
         }
         expected.extend([
-            ModelEvent::FunctionCallStart {
-                call_id: "c1".into(),
-                name: "f".into(),
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "c1".into(),
-                arguments: "{\"a\":1}".into(),
-            },
+            ModelEvent::FunctionCallStart { call_id: "c1".into(), name: "f".into() },
+            ModelEvent::FunctionCallDone { call_id: "c1".into(), arguments: "{\"a\":1}".into() },
             ModelEvent::Usage(Usage::new(3, 4)),
         ]);
         if provider == Provider::OpenAiChat {
             // Chat Completions starts a call and delivers its arguments as one delta.
-            expected.insert(
-                2,
-                ModelEvent::FunctionCallArgumentsDelta {
-                    call_id: "c1".into(),
-                    delta: "{\"a\":1}".into(),
-                },
-            );
+            expected
+                .insert(2, ModelEvent::FunctionCallArgumentsDelta { call_id: "c1".into(), delta: "{\"a\":1}".into() });
         }
         assert_eq!(events, expected, "{provider}");
     }
@@ -115,10 +89,7 @@ async fn invalid_requests_and_an_exhausted_script_get_400() {
     let orphan = json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "x", "output": "o"}]});
     let (status, body) = post(&mock, "/v1/responses", orphan).await;
     assert_eq!(status, 400);
-    assert_eq!(
-        body["error"]["message"],
-        "No tool call found for function call output with call_id x."
-    );
+    assert_eq!(body["error"]["message"], "No tool call found for function call output with call_id x.");
     let unknown = json!({"model": "m", "input": [{"type": "oauth_consent_request", "id": "o"}]});
     assert_eq!(post(&mock, "/v1/responses", unknown).await.0, 400);
     let unanswered = json!({"model": "m", "messages": [
@@ -126,18 +97,11 @@ async fn invalid_requests_and_an_exhausted_script_get_400() {
         {"role": "user", "content": "hi"},
     ]});
     assert_eq!(post(&mock, "/v1/chat/completions", unanswered).await.0, 400);
-    assert_eq!(
-        mock.remaining(),
-        1,
-        "rejected requests do not consume turns"
-    );
+    assert_eq!(mock.remaining(), 1, "rejected requests do not consume turns");
 
     let ok = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(post(&mock, "/v1/chat/completions", ok.clone()).await.0, 200);
     let (status, body) = post(&mock, "/v1/chat/completions", ok).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("mock_script_exhausted"))
-    );
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("mock_script_exhausted")));
     assert_eq!(mock.requests().len(), 5);
 }

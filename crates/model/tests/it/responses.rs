@@ -4,8 +4,8 @@ use agenthost_agent::{ModelEvent, ModelRequest, ToolSpec};
 use agenthost_model::mock::{MockChunk, MockOpenAi, MockTurn};
 use agenthost_model::{OpenAiResponses, Provider};
 use agenthost_responses::item::{
-    FunctionCallItem, FunctionCallOutputItem, McpApprovalRequestItem, McpListToolsItem,
-    MessageItem, OAuthConsentRequestItem, ReasoningItem,
+    FunctionCallItem, FunctionCallOutputItem, McpApprovalRequestItem, McpListToolsItem, MessageItem,
+    OAuthConsentRequestItem, ReasoningItem,
 };
 use agenthost_responses::response::{InputTokensDetails, OutputTokensDetails};
 use agenthost_responses::{ContentPart, Item, Role, Usage};
@@ -29,14 +29,7 @@ async fn text_stream_yields_exact_events_and_sends_a_stateless_request() {
     request.instructions = Some("Be brief.".into());
     let (events, error) = run(&model(&mock).await, &ctx(), request).await;
     assert_eq!(error, None);
-    assert_eq!(
-        events,
-        vec![
-            text("Hel"),
-            text("lo"),
-            ModelEvent::Usage(Usage::new(12, 3))
-        ]
-    );
+    assert_eq!(events, vec![text("Hel"), text("lo"), ModelEvent::Usage(Usage::new(12, 3))]);
     let requests = mock.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].path, "/v1/responses");
@@ -67,22 +60,10 @@ async fn one_tool_call_reassembles_arguments_with_the_call_id() {
     assert_eq!(
         events,
         vec![
-            ModelEvent::FunctionCallStart {
-                call_id: "call_1".into(),
-                name: "get_weather".into()
-            },
-            ModelEvent::FunctionCallArgumentsDelta {
-                call_id: "call_1".into(),
-                delta: r#"{"ci"#.into()
-            },
-            ModelEvent::FunctionCallArgumentsDelta {
-                call_id: "call_1".into(),
-                delta: r#"ty":"Paris"}"#.into()
-            },
-            ModelEvent::FunctionCallDone {
-                call_id: "call_1".into(),
-                arguments: r#"{"city":"Paris"}"#.into()
-            },
+            ModelEvent::FunctionCallStart { call_id: "call_1".into(), name: "get_weather".into() },
+            ModelEvent::FunctionCallArgumentsDelta { call_id: "call_1".into(), delta: r#"{"ci"#.into() },
+            ModelEvent::FunctionCallArgumentsDelta { call_id: "call_1".into(), delta: r#"ty":"Paris"}"#.into() },
+            ModelEvent::FunctionCallDone { call_id: "call_1".into(), arguments: r#"{"city":"Paris"}"#.into() },
         ]
     );
 }
@@ -94,18 +75,9 @@ async fn parallel_tool_calls_keep_their_ids() {
     let mock = MockOpenAi::start(vec![MockTurn::reply(chunks)]).await;
     let (events, error) = run(&model(&mock).await, &ctx(), user("both")).await;
     assert_eq!(error, None);
-    let start = |id: &str| ModelEvent::FunctionCallStart {
-        call_id: id.into(),
-        name: "lookup".into(),
-    };
-    let delta = |id: &str, d: &str| ModelEvent::FunctionCallArgumentsDelta {
-        call_id: id.into(),
-        delta: d.into(),
-    };
-    let done = |id: &str, a: &str| ModelEvent::FunctionCallDone {
-        call_id: id.into(),
-        arguments: a.into(),
-    };
+    let start = |id: &str| ModelEvent::FunctionCallStart { call_id: id.into(), name: "lookup".into() };
+    let delta = |id: &str, d: &str| ModelEvent::FunctionCallArgumentsDelta { call_id: id.into(), delta: d.into() };
+    let done = |id: &str, a: &str| ModelEvent::FunctionCallDone { call_id: id.into(), arguments: a.into() };
     assert_eq!(
         events,
         vec![
@@ -127,12 +99,7 @@ async fn reasoning_refusal_and_usage_details_pass_through() {
         MockChunk::reasoning(" hard."),
         MockChunk::reasoning_encrypted("gAAAA-state"),
         MockChunk::refusal("I can't help with that."),
-        MockChunk::Usage {
-            input: 100,
-            output: 40,
-            cached: 64,
-            reasoning: 30,
-        },
+        MockChunk::Usage { input: 100, output: 40, cached: 64, reasoning: 30 },
     ])])
     .await;
     let (events, error) = run(&model(&mock).await, &ctx(), user("?")).await;
@@ -141,9 +108,7 @@ async fn reasoning_refusal_and_usage_details_pass_through() {
         input_tokens: 100,
         input_tokens_details: InputTokensDetails { cached_tokens: 64 },
         output_tokens: 40,
-        output_tokens_details: OutputTokensDetails {
-            reasoning_tokens: 30,
-        },
+        output_tokens_details: OutputTokensDetails { reasoning_tokens: 30 },
         total_tokens: 140,
     };
     assert_eq!(
@@ -164,9 +129,7 @@ async fn unknown_events_and_comments_are_ignored() {
         MockChunk::event(json!({"type": "response.future_feature.delta", "delta": "x"})),
         MockChunk::raw(": keep-alive\n\n"),
         MockChunk::text("ok"),
-        MockChunk::event(
-            json!({"type": "response.output_text.annotation.added", "annotation": {}}),
-        ),
+        MockChunk::event(json!({"type": "response.output_text.annotation.added", "annotation": {}})),
         MockChunk::event(json!({"no_type": true})),
     ])])
     .await;
@@ -211,31 +174,15 @@ fn output(call_id: &str, out: &str) -> Item {
 
 /// A history with every item kind the loop can produce.
 pub fn rich_history() -> ModelRequest {
-    let image =
-        json!({"type": "input_image", "image_url": "https://img.example/a.png", "detail": "low"});
+    let image = json!({"type": "input_image", "image_url": "https://img.example/a.png", "detail": "low"});
     ModelRequest {
         instructions: Some("You are helpful.".into()),
         input: vec![
-            msg(
-                Role::Developer,
-                vec![ContentPart::InputText {
-                    text: "Use metric units.".into(),
-                }],
-            ),
-            msg(
-                Role::User,
-                vec![
-                    ContentPart::InputText {
-                        text: "Look up 1 and 2".into(),
-                    },
-                    ContentPart::Other(image),
-                ],
-            ),
+            msg(Role::Developer, vec![ContentPart::InputText { text: "Use metric units.".into() }]),
+            msg(Role::User, vec![ContentPart::InputText { text: "Look up 1 and 2".into() }, ContentPart::Other(image)]),
             Item::Reasoning(ReasoningItem {
                 id: Some("rs_1".into()),
-                summary: vec![ContentPart::SummaryText {
-                    text: "Two lookups.".into(),
-                }],
+                summary: vec![ContentPart::SummaryText { text: "Two lookups.".into() }],
                 encrypted_content: Some("enc-1".into()),
                 status: None,
                 response_id: None,
@@ -243,18 +190,13 @@ pub fn rich_history() -> ModelRequest {
             }),
             Item::Reasoning(ReasoningItem {
                 id: Some("rs_2".into()),
-                summary: vec![ContentPart::SummaryText {
-                    text: "no state".into(),
-                }],
+                summary: vec![ContentPart::SummaryText { text: "no state".into() }],
                 encrypted_content: None,
                 status: None,
                 response_id: None,
                 agent_reference: None,
             }),
-            msg(
-                Role::Assistant,
-                vec![ContentPart::output_text("Looking up.")],
-            ),
+            msg(Role::Assistant, vec![ContentPart::output_text("Looking up.")]),
             call("call_a", r#"{"q":1}"#),
             call("call_b", r#"{"q":2}"#),
             Item::McpApprovalRequest(McpApprovalRequestItem {
@@ -284,17 +226,9 @@ pub fn rich_history() -> ModelRequest {
                 agent_reference: None,
             }),
             Item::Other(json!({"type": "web_search_call", "id": "ws_1"})),
-            msg(
-                Role::Assistant,
-                vec![ContentPart::output_text("1 is one, 2 is two.")],
-            ),
+            msg(Role::Assistant, vec![ContentPart::output_text("1 is one, 2 is two.")]),
             call("call_c", "{}"),
-            msg(
-                Role::User,
-                vec![ContentPart::InputText {
-                    text: "Thanks".into(),
-                }],
-            ),
+            msg(Role::User, vec![ContentPart::InputText { text: "Thanks".into() }]),
         ],
         tools: vec![ToolSpec {
             name: "lookup".into(),

@@ -22,35 +22,21 @@ fn callable(mode: Mode, faults: Vec<FaultSpec>) -> Scenario {
                 .tool(ToolSpec::error("fail", "mailbox full")),
         )
         .source(
-            SourceSpec::new("calendar", Auth::ConsentAtCall)
-                .tool(ToolSpec::fixed("read_calendar", "nothing today")),
+            SourceSpec::new("calendar", Auth::ConsentAtCall).tool(ToolSpec::fixed("read_calendar", "nothing today")),
         )
-        .source(
-            SourceSpec::new("send_email", Auth::ConsentAtCall)
-                .tool(ToolSpec::fixed("send.email", "sent")),
-        );
+        .source(SourceSpec::new("send_email", Auth::ConsentAtCall).tool(ToolSpec::fixed("send.email", "sent")));
     tb.faults = faults;
     Scenario::new(mode).toolbox(tb)
 }
 
 #[tokio::test]
 async fn results_errors_and_arguments() {
-    let setup = Setup::started(callable(Mode::Session, vec![]), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let setup = Setup::started(callable(Mode::Session, vec![]), |s, _| s.toolboxes = vec!["tb".into()]).await;
     assert_eq!(setup.state("tb"), ToolboxState::Healthy);
     let alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
-    assert_eq!(
-        names(&tools),
-        ["echo", "fail", "read_calendar", "send_email"]
-    );
-    let echo = tools
-        .specs()
-        .into_iter()
-        .find(|s| s.name == "echo")
-        .expect("echo");
+    assert_eq!(names(&tools), ["echo", "fail", "read_calendar", "send_email"]);
+    let echo = tools.specs().into_iter().find(|s| s.name == "echo").expect("echo");
     assert_eq!(echo.server_label.as_deref(), Some("tb"));
     assert_eq!(echo.parameters, serde_json::json!({"type": "object"}));
 
@@ -58,34 +44,19 @@ async fn results_errors_and_arguments() {
         within(tools.invoke(&alice, &call("echo", r#"{"text":"hello"}"#))).await,
         ToolOutcome::Output("echo: hello".into())
     );
-    assert_eq!(
-        within(tools.invoke(&alice, &call("fail", "{}"))).await,
-        ToolOutcome::Error("mailbox full".into())
-    );
+    assert_eq!(within(tools.invoke(&alice, &call("fail", "{}"))).await, ToolOutcome::Error("mailbox full".into()));
     // Bad arguments never reach the proxy.
     let before = setup.calls();
-    assert!(matches!(
-        within(tools.invoke(&alice, &call("echo", "[1,2]"))).await,
-        ToolOutcome::Error(_)
-    ));
-    assert!(matches!(
-        within(tools.invoke(&alice, &call("echo", "{oops"))).await,
-        ToolOutcome::Error(_)
-    ));
-    assert!(matches!(
-        within(tools.invoke(&alice, &call("nope", "{}"))).await,
-        ToolOutcome::Error(_)
-    ));
+    assert!(matches!(within(tools.invoke(&alice, &call("echo", "[1,2]"))).await, ToolOutcome::Error(_)));
+    assert!(matches!(within(tools.invoke(&alice, &call("echo", "{oops"))).await, ToolOutcome::Error(_)));
+    assert!(matches!(within(tools.invoke(&alice, &call("nope", "{}"))).await, ToolOutcome::Error(_)));
     assert_eq!(setup.calls(), before);
     setup.toolboxes.shutdown().await;
 }
 
 #[tokio::test]
 async fn call_time_consent_is_surfaced_and_per_user() {
-    let setup = Setup::started(callable(Mode::Stateless, vec![]), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let setup = Setup::started(callable(Mode::Stateless, vec![]), |s, _| s.toolboxes = vec!["tb".into()]).await;
     let alice = ctx("alice");
     let (tools, preflight) = setup.resolve(&alice).await;
     assert!(preflight.consents.is_empty());
@@ -94,21 +65,11 @@ async fn call_time_consent_is_surfaced_and_per_user() {
         ToolOutcome::ConsentRequired(consents) => {
             assert_eq!(consents.len(), 1);
             assert_eq!(consents[0].server_label, "send_email");
-            assert!(
-                consents[0].consent_link.contains("user=alice"),
-                "{}",
-                consents[0].consent_link
-            );
+            assert!(consents[0].consent_link.contains("user=alice"), "{}", consents[0].consent_link);
         }
         other => panic!("expected consent, got {other:?}"),
     }
-    assert!(
-        setup
-            .proxy
-            .requests()
-            .iter()
-            .any(|r| r.tool.as_deref() == Some("send.email"))
-    );
+    assert!(setup.proxy.requests().iter().any(|r| r.tool.as_deref() == Some("send.email")));
     setup.proxy.grant("alice", "calendar");
     assert_eq!(
         within(tools.invoke(&alice, &call("read_calendar", ""))).await,
@@ -154,15 +115,9 @@ async fn unauthorized_call_relists_and_asks_for_consent_again() {
     };
     let mut tb = ToolboxSpec::new("tb")
         .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-        .source(
-            SourceSpec::new("send_email", Auth::Consent)
-                .tool(ToolSpec::fixed("send_email", "sent")),
-        );
+        .source(SourceSpec::new("send_email", Auth::Consent).tool(ToolSpec::fixed("send_email", "sent")));
     tb.faults = vec![fault];
-    let setup = Setup::started(Scenario::new(Mode::Session).toolbox(tb), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let setup = Setup::started(Scenario::new(Mode::Session).toolbox(tb), |s, _| s.toolboxes = vec!["tb".into()]).await;
     setup.proxy.grant("alice", "send_email");
     let alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
@@ -185,21 +140,13 @@ async fn unauthorized_call_relists_and_asks_for_consent_again() {
 
 #[tokio::test]
 async fn expired_token_gives_a_clear_error_then_consent_after_renewal() {
-    let fault = FaultSpec {
-        expire_after_calls: Some(1),
-        ..FaultSpec::default()
-    };
+    let fault = FaultSpec { expire_after_calls: Some(1), ..FaultSpec::default() };
     let mut tb = ToolboxSpec::new("tb")
         .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-        .source(
-            SourceSpec::new("send_email", Auth::Consent)
-                .tool(ToolSpec::fixed("send_email", "sent")),
-        );
+        .source(SourceSpec::new("send_email", Auth::Consent).tool(ToolSpec::fixed("send_email", "sent")));
     tb.faults = vec![fault];
-    let setup = Setup::started(Scenario::new(Mode::Stateless).toolbox(tb), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let setup =
+        Setup::started(Scenario::new(Mode::Stateless).toolbox(tb), |s, _| s.toolboxes = vec!["tb".into()]).await;
     setup.proxy.grant("alice", "send_email");
     let alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
@@ -223,15 +170,8 @@ async fn expired_token_gives_a_clear_error_then_consent_after_renewal() {
 
 #[tokio::test]
 async fn cancelling_a_call_cancels_it_on_the_wire() {
-    let fault = FaultSpec {
-        methods: only(&["tools/call"]),
-        hang: true,
-        ..FaultSpec::default()
-    };
-    let setup = Setup::started(callable(Mode::Session, vec![fault]), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let fault = FaultSpec { methods: only(&["tools/call"]), hang: true, ..FaultSpec::default() };
+    let setup = Setup::started(callable(Mode::Session, vec![fault]), |s, _| s.toolboxes = vec!["tb".into()]).await;
     let alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
     let invoke = {
@@ -242,10 +182,7 @@ async fn cancelling_a_call_cancels_it_on_the_wire() {
     eventually(|| setup.calls() == 1).await;
     alice.cancel.cancel();
     let outcome = within(invoke).await.expect("task");
-    assert_eq!(
-        outcome,
-        ToolOutcome::Error("The tool call failed: the request was cancelled.".into())
-    );
+    assert_eq!(outcome, ToolOutcome::Error("The tool call failed: the request was cancelled.".into()));
     eventually(|| {
         setup.proxy.requests().iter().any(|r| {
             r.jsonrpc_method.as_deref() == Some("notifications/cancelled")
@@ -260,24 +197,14 @@ async fn cancelling_a_call_cancels_it_on_the_wire() {
 
 #[tokio::test]
 async fn a_hanging_call_ends_at_the_request_deadline() {
-    let fault = FaultSpec {
-        methods: only(&["tools/call"]),
-        hang: true,
-        ..FaultSpec::default()
-    };
-    let setup = Setup::started(callable(Mode::Stateless, vec![fault]), |s, _| {
-        s.toolboxes = vec!["tb".into()]
-    })
-    .await;
+    let fault = FaultSpec { methods: only(&["tools/call"]), hang: true, ..FaultSpec::default() };
+    let setup = Setup::started(callable(Mode::Stateless, vec![fault]), |s, _| s.toolboxes = vec!["tb".into()]).await;
     let mut alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
     alice.deadline = Some(tokio::time::Instant::now() + Duration::from_millis(200));
     let started = std::time::Instant::now();
     let outcome = within(tools.invoke(&alice, &call("echo", "{}"))).await;
-    assert_eq!(
-        outcome,
-        ToolOutcome::Error("The tool call failed: the toolbox did not answer in time.".into())
-    );
+    assert_eq!(outcome, ToolOutcome::Error("The tool call failed: the toolbox did not answer in time.".into()));
     assert!(started.elapsed() < Duration::from_secs(2));
     setup.toolboxes.shutdown().await;
 }
@@ -286,18 +213,13 @@ async fn a_hanging_call_ends_at_the_request_deadline() {
 async fn approval_policy_names_the_toolbox() {
     let setup = Setup::started(callable(Mode::Stateless, vec![]), |s, _| {
         s.toolboxes = vec!["tb".into()];
-        s.approval = "send.email, echo"
-            .parse::<ApprovalPolicy>()
-            .expect("policy");
+        s.approval = "send.email, echo".parse::<ApprovalPolicy>().expect("policy");
     })
     .await;
     let (tools, _) = setup.resolve(&ctx("alice")).await;
     assert_eq!(tools.approval_label(&call("echo", "{}")), Some("tb".into()));
     // Matched by the original name, shown by its model-facing one.
-    assert_eq!(
-        tools.approval_label(&call("send_email", "{}")),
-        Some("tb".into())
-    );
+    assert_eq!(tools.approval_label(&call("send_email", "{}")), Some("tb".into()));
     assert_eq!(tools.approval_label(&call("read_calendar", "{}")), None);
     assert_eq!(tools.approval_label(&call("unknown", "{}")), None);
     setup.toolboxes.shutdown().await;
@@ -307,17 +229,12 @@ async fn approval_policy_names_the_toolbox() {
 async fn colliding_tool_names_are_made_unique_and_routed() {
     let scenario = Scenario::new(Mode::Stateless)
         .toolbox(
-            ToolboxSpec::new("one")
-                .source(SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("echo", "from one"))),
+            ToolboxSpec::new("one").source(SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("echo", "from one"))),
         )
         .toolbox(
-            ToolboxSpec::new("two")
-                .source(SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("echo", "from two"))),
+            ToolboxSpec::new("two").source(SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("echo", "from two"))),
         );
-    let setup = Setup::started(scenario, |s, _| {
-        s.toolboxes = vec!["one".into(), "two".into()]
-    })
-    .await;
+    let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["one".into(), "two".into()]).await;
     let alice = ctx("alice");
     let (tools, _) = setup.resolve(&alice).await;
     let specs = tools.specs();
@@ -325,15 +242,9 @@ async fn colliding_tool_names_are_made_unique_and_routed() {
     assert_eq!(specs[0].name, "echo");
     assert_eq!(specs[0].server_label.as_deref(), Some("one"));
     let second = specs[1].name.clone();
-    assert!(
-        second.starts_with("echo_") && second.len() == 13,
-        "{second}"
-    );
+    assert!(second.starts_with("echo_") && second.len() == 13, "{second}");
     assert_eq!(specs[1].server_label.as_deref(), Some("two"));
-    assert_eq!(
-        within(tools.invoke(&alice, &call(&second, "{}"))).await,
-        ToolOutcome::Output("from two".into())
-    );
+    assert_eq!(within(tools.invoke(&alice, &call(&second, "{}"))).await, ToolOutcome::Output("from two".into()));
     // The same toolboxes always give the same names.
     let (again, _) = setup.resolve(&ctx("bob")).await;
     assert_eq!(names(&again), names(&tools));

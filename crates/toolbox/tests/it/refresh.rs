@@ -9,26 +9,21 @@ use agenthost_mock_proxy::{Auth, Mode, Scenario, SourceSpec, ToolSpec, ToolboxSp
 use agenthost_toolbox::{ToolboxSettings, ToolboxState, Toolboxes};
 use parking_lot::Mutex;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, JsonObject,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 
-use crate::support::{
-    CountingToken, Setup, call, ctx, eventually, fast_retry, names, status, wait_for, within,
-};
+use crate::support::{CountingToken, Setup, call, ctx, eventually, fast_retry, names, status, wait_for, within};
 
 fn gated() -> Scenario {
     Scenario::new(Mode::Stateless).toolbox(
         ToolboxSpec::new("tb")
             .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-            .source(
-                SourceSpec::new("send_email", Auth::Consent)
-                    .tool(ToolSpec::fixed("send_email", "sent")),
-            ),
+            .source(SourceSpec::new("send_email", Auth::Consent).tool(ToolSpec::fixed("send_email", "sent"))),
     )
 }
 
@@ -55,10 +50,8 @@ async fn per_user_lists_expire_after_the_ttl() {
 
 #[tokio::test]
 async fn shared_lists_are_refreshed_in_the_background() {
-    let scenario = Scenario::new(Mode::Stateless).toolbox(
-        ToolboxSpec::new("tb")
-            .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo"))),
-    );
+    let scenario = Scenario::new(Mode::Stateless)
+        .toolbox(ToolboxSpec::new("tb").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo"))));
     let setup = Setup::started(scenario, |s, _| {
         s.toolboxes = vec!["tb".into()];
         s.list_ttl = Duration::from_millis(30);
@@ -84,12 +77,7 @@ fn tool(name: &str) -> Tool {
 
 impl ServerHandler for Growing {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build(),
-        )
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
     }
 
     async fn list_tools(
@@ -116,18 +104,14 @@ impl ServerHandler for Growing {
 
 #[tokio::test]
 async fn list_changed_notifications_refresh_the_tools() {
-    let growing = Growing {
-        tools: Arc::new(Mutex::new(vec!["grow".into()])),
-    };
+    let growing = Growing { tools: Arc::new(Mutex::new(vec!["grow".into()])) };
     let service = StreamableHttpService::new(
         move || Ok(growing.clone()),
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default(),
     );
     let router = axum::Router::new().nest_service("/api/projects/p/toolboxes/dyn/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
 
@@ -143,10 +127,7 @@ async fn list_changed_notifications_refresh_the_tools() {
     let alice = ctx("alice");
     let (tools, _) = within(tb.resolve(&alice, &[])).await;
     assert_eq!(names(&tools), ["grow"]);
-    assert_eq!(
-        within(tools.invoke(&alice, &call("grow", "{}"))).await,
-        ToolOutcome::Output("grown".into())
-    );
+    assert_eq!(within(tools.invoke(&alice, &call("grow", "{}"))).await, ToolOutcome::Output("grown".into()));
     // The notification wakes the refresh; the shared list now has the new tool.
     wait_for(&tb, |r| status(r, "dyn").tools == 2).await;
     let (tools, _) = within(tb.resolve(&alice, &[])).await;

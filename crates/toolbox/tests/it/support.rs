@@ -81,10 +81,7 @@ pub struct Setup {
 
 impl Setup {
     /// Starts the mock and builds (without starting) the toolboxes.
-    pub async fn new(
-        scenario: Scenario,
-        configure: impl FnOnce(&mut ToolboxSettings, &MockProxy),
-    ) -> Setup {
+    pub async fn new(scenario: Scenario, configure: impl FnOnce(&mut ToolboxSettings, &MockProxy)) -> Setup {
         Self::build(scenario, fast_retry(), configure).await
     }
 
@@ -100,24 +97,14 @@ impl Setup {
         let token = Arc::new(CountingToken::default());
         let provider: Arc<dyn TokenProvider> = token.clone();
         let toolboxes = Toolboxes::with_retry(s, Some(provider), retry).expect("valid settings");
-        Setup {
-            proxy,
-            toolboxes,
-            token,
-        }
+        Setup { proxy, toolboxes, token }
     }
 
     /// Starts the background listing and waits until nothing is `Pending`.
-    pub async fn started(
-        scenario: Scenario,
-        configure: impl FnOnce(&mut ToolboxSettings, &MockProxy),
-    ) -> Setup {
+    pub async fn started(scenario: Scenario, configure: impl FnOnce(&mut ToolboxSettings, &MockProxy)) -> Setup {
         let setup = Setup::new(scenario, configure).await;
         setup.toolboxes.start();
-        wait_for(&setup.toolboxes, |r| {
-            r.toolboxes.iter().all(|t| t.state != ToolboxState::Pending)
-        })
-        .await;
+        wait_for(&setup.toolboxes, |r| r.toolboxes.iter().all(|t| t.state != ToolboxState::Pending)).await;
         setup
     }
 
@@ -149,18 +136,11 @@ impl Setup {
 
 /// The status line of `name`.
 pub fn status(r: &ToolboxReadiness, name: &str) -> agenthost_toolbox::ToolboxStatus {
-    r.toolboxes
-        .iter()
-        .find(|t| t.name == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no toolbox {name} in {r:?}"))
+    r.toolboxes.iter().find(|t| t.name == name).cloned().unwrap_or_else(|| panic!("no toolbox {name} in {r:?}"))
 }
 
 /// Waits (on the change signal) until `cond` holds for the readiness report.
-pub async fn wait_for(
-    tb: &Toolboxes,
-    cond: impl Fn(&ToolboxReadiness) -> bool,
-) -> ToolboxReadiness {
+pub async fn wait_for(tb: &Toolboxes, cond: impl Fn(&ToolboxReadiness) -> bool) -> ToolboxReadiness {
     let mut rx = tb.subscribe();
     within(async {
         loop {
@@ -205,9 +185,5 @@ pub fn names(tools: &Arc<dyn ToolSet>) -> Vec<String> {
 
 /// A tool call.
 pub fn call(name: &str, arguments: &str) -> agenthost_agent::ToolCall {
-    agenthost_agent::ToolCall {
-        call_id: "call_1".into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    }
+    agenthost_agent::ToolCall { call_id: "call_1".into(), name: name.into(), arguments: arguments.into() }
 }

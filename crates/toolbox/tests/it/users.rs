@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use agenthost_agent::{ConsentRequest, ToolOutcome};
 use agenthost_mock_proxy::{
-    Auth, ConsentErrorShape, FaultSpec, Mode, Placement, Scenario, SourceSpec, ToolSpec,
-    ToolboxSpec,
+    Auth, ConsentErrorShape, FaultSpec, Mode, Placement, Scenario, SourceSpec, ToolSpec, ToolboxSpec,
 };
 use agenthost_toolbox::{ConsentMode, ToolboxState};
 
@@ -18,19 +17,13 @@ fn gated(mode: Mode) -> Scenario {
     Scenario::new(mode).toolbox(
         ToolboxSpec::new("tb")
             .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-            .source(
-                SourceSpec::new("send_email", Auth::Consent)
-                    .tool(ToolSpec::fixed("send_email", "sent")),
-            ),
+            .source(SourceSpec::new("send_email", Auth::Consent).tool(ToolSpec::fixed("send_email", "sent"))),
     )
 }
 
 fn link_user(c: &ConsentRequest) -> String {
     let url = url::Url::parse(&c.consent_link).expect("valid link");
-    url.query_pairs()
-        .find(|(k, _)| k == "user")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    url.query_pairs().find(|(k, _)| k == "user").map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -85,10 +78,7 @@ async fn concurrent_requests_of_one_user_share_one_listing() {
     let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["tb".into()]).await;
     setup.proxy.grant("alice", "send_email");
     let contexts: Vec<_> = (0..8).map(|_| ctx("alice")).collect();
-    let results = within(futures::future::join_all(
-        contexts.iter().map(|c| setup.toolboxes.resolve(c, &[])),
-    ))
-    .await;
+    let results = within(futures::future::join_all(contexts.iter().map(|c| setup.toolboxes.resolve(c, &[])))).await;
     for (tools, preflight) in &results {
         assert_eq!(names(tools), ["echo", "send_email"]);
         assert!(preflight.consents.is_empty() && preflight.list_errors.is_empty());
@@ -127,18 +117,12 @@ async fn a_slow_user_never_delays_another() {
     let (tools, preflight) = setup.resolve(&ctx("bob")).await;
     assert_eq!(names(&tools), ["echo", "send_email"]);
     assert!(preflight.list_errors.is_empty());
-    assert!(
-        !pending.is_finished(),
-        "alice's listing hangs, bob's did not wait for it"
-    );
+    assert!(!pending.is_finished(), "alice's listing hangs, bob's did not wait for it");
 
     // Cancelling alice's request ends her wait at once.
     alice.cancel.cancel();
     let preflight = within(pending).await.expect("task");
-    assert_eq!(
-        preflight.list_errors,
-        vec![("tb".to_owned(), "cancelled".to_owned())]
-    );
+    assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "cancelled".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
@@ -158,20 +142,15 @@ async fn request_deadline_bounds_a_hanging_listing() {
     let started = std::time::Instant::now();
     let (_, preflight) = setup.resolve(&alice).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(
-        preflight.list_errors,
-        vec![("tb".to_owned(), "timeout".to_owned())]
-    );
+    assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "timeout".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
 #[tokio::test]
 async fn hard_failures_are_negatively_cached_per_user() {
     // Every listing of `tb` fails hard for users (the container is fine: it never lists here).
-    let scenario = Scenario::new(Mode::Stateless).toolbox(
-        ToolboxSpec::new("tb")
-            .source(SourceSpec::new("bad", Auth::HardError).tool(ToolSpec::echo("bad"))),
-    );
+    let scenario = Scenario::new(Mode::Stateless)
+        .toolbox(ToolboxSpec::new("tb").source(SourceSpec::new("bad", Auth::HardError).tool(ToolSpec::echo("bad"))));
     let setup = Setup::started(scenario, |s, _| {
         s.toolboxes = vec!["tb".into()];
         s.failure_ttl = Duration::from_secs(60);
@@ -181,10 +160,7 @@ async fn hard_failures_are_negatively_cached_per_user() {
     for _ in 0..3 {
         let (tools, preflight) = setup.resolve(&ctx("alice")).await;
         assert!(tools.specs().is_empty());
-        assert_eq!(
-            preflight.list_errors,
-            vec![("tb".to_owned(), "upstream".to_owned())]
-        );
+        assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "upstream".to_owned())]);
     }
     assert_eq!(setup.lists_by("alice"), 1);
     // Another user is tried on their own.
@@ -193,10 +169,8 @@ async fn hard_failures_are_negatively_cached_per_user() {
     setup.toolboxes.shutdown().await;
 
     // With no failure TTL, every request tries again.
-    let scenario = Scenario::new(Mode::Stateless).toolbox(
-        ToolboxSpec::new("tb")
-            .source(SourceSpec::new("bad", Auth::HardError).tool(ToolSpec::echo("bad"))),
-    );
+    let scenario = Scenario::new(Mode::Stateless)
+        .toolbox(ToolboxSpec::new("tb").source(SourceSpec::new("bad", Auth::HardError).tool(ToolSpec::echo("bad"))));
     let setup = Setup::started(scenario, |s, _| {
         s.toolboxes = vec!["tb".into()];
         s.failure_ttl = Duration::ZERO;
@@ -213,33 +187,17 @@ async fn mixed_payload_gives_consents_and_list_errors() {
     let scenario = Scenario::new(Mode::Session).toolbox(
         ToolboxSpec::new("tb")
             .source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")))
-            .source(
-                SourceSpec::new("send_email", Auth::Consent)
-                    .tool(ToolSpec::fixed("send_email", "sent")),
-            )
+            .source(SourceSpec::new("send_email", Auth::Consent).tool(ToolSpec::fixed("send_email", "sent")))
             .source(SourceSpec::new("broken", Auth::HardError).tool(ToolSpec::echo("b"))),
     );
     let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["tb".into()]).await;
     // Not "only consent": Degraded, with the broken source's class.
     let status = setup.toolboxes.readiness().toolboxes[0].clone();
-    assert_eq!(
-        (status.state, status.last_error.as_deref()),
-        (ToolboxState::Degraded, Some("upstream"))
-    );
+    assert_eq!((status.state, status.last_error.as_deref()), (ToolboxState::Degraded, Some("upstream")));
     let (tools, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(tools.specs().is_empty());
-    assert_eq!(
-        preflight
-            .consents
-            .iter()
-            .map(|c| c.server_label.as_str())
-            .collect::<Vec<_>>(),
-        ["send_email"]
-    );
-    assert_eq!(
-        preflight.list_errors,
-        vec![("broken".to_owned(), "upstream".to_owned())]
-    );
+    assert_eq!(preflight.consents.iter().map(|c| c.server_label.as_str()).collect::<Vec<_>>(), ["send_email"]);
+    assert_eq!(preflight.list_errors, vec![("broken".to_owned(), "upstream".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
@@ -253,17 +211,10 @@ async fn every_consent_shape_is_recognised() {
         (-32006, Placement::Data),
     ];
     for (code, placement) in shapes {
-        let scenario = gated(Mode::Stateless).with_consent_error(ConsentErrorShape {
-            code,
-            placement,
-            call_code: -32006,
-        });
+        let scenario =
+            gated(Mode::Stateless).with_consent_error(ConsentErrorShape { code, placement, call_code: -32006 });
         let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["tb".into()]).await;
-        assert_eq!(
-            setup.state("tb"),
-            ToolboxState::ConsentRequired,
-            "{code} {placement:?}"
-        );
+        assert_eq!(setup.state("tb"), ToolboxState::ConsentRequired, "{code} {placement:?}");
         let (_, preflight) = setup.resolve(&ctx("alice")).await;
         assert_eq!(preflight.consents.len(), 1, "{code} {placement:?}");
         assert_eq!(preflight.consents[0].server_label, "send_email");
@@ -283,10 +234,7 @@ async fn invalid_consent_links_are_list_errors_never_consents() {
     let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["tb".into()]).await;
     let (_, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(preflight.consents.is_empty());
-    assert_eq!(
-        preflight.list_errors,
-        vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]
-    );
+    assert_eq!(preflight.list_errors, vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]);
     setup.toolboxes.shutdown().await;
 
     // The mock's own http loopback links are rejected unless explicitly allowed.
@@ -297,20 +245,15 @@ async fn invalid_consent_links_are_list_errors_never_consents() {
     .await;
     let (_, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(preflight.consents.is_empty());
-    assert_eq!(
-        preflight.list_errors,
-        vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]
-    );
+    assert_eq!(preflight.list_errors, vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
 #[tokio::test]
 async fn on_use_mode_offers_sign_in_placeholders() {
-    let scenario =
-        gated(Mode::Stateless)
-            .toolbox(ToolboxSpec::new("other").source(
-                SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("weather", "sunny")),
-            ));
+    let scenario = gated(Mode::Stateless).toolbox(
+        ToolboxSpec::new("other").source(SourceSpec::new("s", Auth::None).tool(ToolSpec::fixed("weather", "sunny"))),
+    );
     let setup = Setup::started(scenario, |s, _| {
         s.toolboxes = vec!["tb".into(), "other".into()];
         s.consent_mode = ConsentMode::OnUse;
@@ -319,27 +262,14 @@ async fn on_use_mode_offers_sign_in_placeholders() {
     .await;
     let alice = ctx("alice");
     let (tools, preflight) = setup.resolve(&alice).await;
-    assert!(
-        preflight.consents.is_empty(),
-        "on-use never blocks the turn"
-    );
+    assert!(preflight.consents.is_empty(), "on-use never blocks the turn");
     assert_eq!(names(&tools), ["send_email_sign_in", "weather"]);
-    let spec = tools
-        .specs()
-        .into_iter()
-        .find(|s| s.name == "send_email_sign_in")
-        .expect("placeholder");
+    let spec = tools.specs().into_iter().find(|s| s.name == "send_email_sign_in").expect("placeholder");
     assert_eq!(spec.server_label.as_deref(), Some("tb"));
     assert!(spec.description.contains("sign in"), "{}", spec.description);
     // Placeholders never need approval; real tools follow the policy.
-    assert_eq!(
-        tools.approval_label(&call("send_email_sign_in", "{}")),
-        None
-    );
-    assert_eq!(
-        tools.approval_label(&call("weather", "{}")),
-        Some("other".into())
-    );
+    assert_eq!(tools.approval_label(&call("send_email_sign_in", "{}")), None);
+    assert_eq!(tools.approval_label(&call("weather", "{}")), Some("other".into()));
     match within(tools.invoke(&alice, &call("send_email_sign_in", "{}"))).await {
         ToolOutcome::ConsentRequired(consents) => {
             assert_eq!(consents.len(), 1);
