@@ -21,6 +21,25 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Talk to a Responses server, handling OAuth consent and tool approvals.
     Chat(agenthost_chat::ChatArgs),
+    /// Serve with an embedded mock toolbox proxy (toolbox `demo`: `echo`, and `send_email`,
+    /// which needs each user's consent) and print a walkthrough.
+    Demo(DemoArgs),
+}
+
+/// Settings of `agenthost demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// API port of the server.
+    #[arg(long, env = "PORT", default_value_t = 8088)]
+    pub port: u16,
+
+    /// Port of the embedded mock toolbox proxy (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub proxy_port: u16,
+
+    /// Metrics port.
+    #[arg(long, env = "AGENTHOST_METRICS_PORT", default_value_t = 9464)]
+    pub metrics_port: u16,
 }
 
 const PLATFORM_HELP: &str = "\

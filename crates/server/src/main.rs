@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod config;
+mod demo;
 mod error;
 mod health;
 mod metrics;
@@ -30,6 +31,18 @@ fn main() -> ExitCode {
     // Plain `agenthost` is `agenthost serve`: re-parse so flags' variables are read the same way.
     let (args, serve_matches) = match cli.command {
         Some(Command::Chat(args)) => return run_async(agenthost_chat::run(args)),
+        Some(Command::Demo(args)) => {
+            init_logging(false);
+            return run_async(async move {
+                match demo::run(args).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("agenthost demo: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            });
+        }
         Some(Command::Serve(args)) => (*args, matches.subcommand_matches("serve").cloned()),
         None => {
             let argv0 = std::env::args().next().unwrap_or_else(|| "agenthost".into());
