@@ -12,3 +12,5 @@ mod platform;
 mod protocol;
 /// Background mode, replay, cancel, GET/DELETE/input_items of stored responses.
 mod stored;
+/// Toolboxes through the mock proxy: deferred startup, per-user consent, markers, approvals.
+mod toolbox;

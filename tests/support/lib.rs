@@ -184,6 +184,26 @@ impl Drop for Server {
     }
 }
 
+/// Environment for a server whose toolboxes live behind `proxy_base` (a mock proxy).
+pub fn toolbox_env(proxy_base: &str, toolboxes: &str) -> Vec<(String, String)> {
+    vec![
+        ("FOUNDRY_PROJECT_ENDPOINT".into(), proxy_base.into()),
+        ("TOOLBOX_NAME".into(), toolboxes.into()),
+        ("AGENTHOST_TOOLBOX_TOKEN".into(), "e2e-secret-token".into()),
+        ("AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS".into(), "true".into()),
+    ]
+}
+
+/// Headers of a request by `user` with call number `n`.
+pub fn as_user(user: &str, n: u32) -> Vec<(String, String)> {
+    vec![("x-agent-user-id".into(), user.into()), ("x-agent-foundry-call-id".into(), format!("{user}:{n}"))]
+}
+
+/// Borrows owned pairs as `(&str, &str)`.
+pub fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
 /// One server-sent event.
 #[derive(Clone, Debug)]
 pub struct Event {

@@ -175,7 +175,9 @@ async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
         repeated_headers,
     });
 
-    if app.shared.is_expired(&user) {
+    // An expired user token fails the calls that use it; listing goes on and, since expiry also
+    // forgot the user's consents, asks for consent again (the proxy's re-consent path).
+    if msg.method.as_deref() == Some("tools/call") && app.shared.is_expired(&user) {
         return faults::expired_response(&user, msg.id);
     }
     let Some(spec) = app.shared.scenario.find_toolbox(&toolbox) else {

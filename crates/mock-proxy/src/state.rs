@@ -82,7 +82,7 @@ impl RecordedRequest {
 pub struct StateSnapshot {
     /// Sources each user has consented to.
     pub consents: BTreeMap<String, BTreeSet<String>>,
-    /// Users whose token is expired (every request gets HTTP 401).
+    /// Users whose token is expired (their `tools/call` requests get HTTP 401).
     pub expired: BTreeSet<String>,
 }
 

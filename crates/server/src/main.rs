@@ -68,13 +68,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let app = match serve::build(config, &agenthost_identity::ProcessEnv, None) {
-            Ok(app) => app,
-            Err(e) => return Err(e.into()),
-        };
-        serve::run(app).await
-    });
+    // Building needs the runtime (HTTP clients), but a bad configuration is still exit code 2.
+    let app = match runtime.block_on(async { serve::build(config, &agenthost_identity::ProcessEnv, None) }) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("agenthost: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(serve::run(app));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

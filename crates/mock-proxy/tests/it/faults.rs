@@ -67,11 +67,15 @@ async fn expire_after_calls_gives_401_until_renewed() -> anyhow::Result<()> {
     }
     let err = call(&alice, "echo", json!({"text": "x"})).await?.expect_err("expired");
     assert!(format!("{err:?}").contains("401"), "{err:?}");
-    let raw = post_rpc(&url, Some("alice:2"), &rpc(9, "tools/list", json!({}))).await?;
+    let raw = post_rpc(&url, Some("alice:2"), &rpc(9, "tools/call", json!({"name": "echo", "arguments": {}}))).await?;
     assert_eq!(raw.status, 401);
     assert_eq!(raw.json()["error"]["code"], -32001);
     assert_eq!(raw.json()["id"], 9);
     assert!(proxy.state().expired.contains("alice"));
+    // Listing is not refused; the forgotten consent is asked for again.
+    let raw = post_rpc(&url, Some("alice:2"), &rpc(10, "tools/list", json!({}))).await?;
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.json()["error"]["code"], -32006);
     // Counters are per user: bob's single call is fine.
     let bob = connect(&url, Some("bob:1")).await?;
     call(&bob, "echo", json!({})).await??;
@@ -86,7 +90,8 @@ async fn expire_after_calls_gives_401_until_renewed() -> anyhow::Result<()> {
 
     // Manual expiry, then renewal by granting consent.
     proxy.expire("bob");
-    assert_eq!(post_rpc(&url, Some("bob:2"), &rpc(1, "tools/list", json!({}))).await?.status, 401);
+    let call_req = rpc(1, "tools/call", json!({"name": "echo", "arguments": {}}));
+    assert_eq!(post_rpc(&url, Some("bob:2"), &call_req).await?.status, 401);
     proxy.grant("bob", "send_email");
     let raw = post_rpc(&url, Some("bob:3"), &rpc(1, "tools/list", json!({}))).await?;
     assert_eq!(raw.json()["result"]["tools"].as_array().map(Vec::len), Some(2));
