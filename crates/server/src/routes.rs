@@ -206,7 +206,8 @@ async fn create_inner(
     };
     let task_app = app.clone();
     let task_run = run.clone();
-    app.tracker.spawn(drive(task_app, task_run, writer, sink, turn, markers, input, request.store));
+    let plan = Plan { turn, markers, input, store: request.store };
+    app.tracker.spawn(drive(task_app, task_run, writer, sink, plan));
 
     let keepalive = app.config.sse_keepalive;
     Ok(match (request.background, request.stream) {
@@ -273,16 +274,16 @@ async fn resolve_references(
 }
 
 /// The run task: drives the turn, persists, then publishes the terminal event.
-async fn drive(
-    app: AppState,
-    run: Arc<Run>,
-    mut writer: ResponseWriter,
-    mut sink: RunSink,
-    mut turn: Turn,
+/// What a run does, besides writing: the turn, the request's toolbox markers, and what to store.
+struct Plan {
+    turn: Turn,
     markers: Vec<Marker>,
     input: Vec<Item>,
     store: bool,
-) {
+}
+
+async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
+    let Plan { mut turn, markers, input, store } = plan;
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
