@@ -6,6 +6,8 @@ mod errors;
 mod history;
 /// Readiness, client disconnect, keep-alive, SIGTERM drain.
 mod lifecycle;
+/// A real model backend (the mock OpenAI-compatible server): streaming, tools, faults, auth.
+mod model;
 /// Platform headers, hosted mode (501), route prefix, response id override.
 mod platform;
 /// Create a response: non-streaming and streaming outputs, event order, tool calls.

@@ -71,6 +71,8 @@ pub struct ModelSettings {
     pub name: Option<String>,
     /// `OPENAI_API_KEY`, else `AZURE_OPENAI_API_KEY` (redacted in Debug).
     pub api_key: Option<agenthost_identity::Secret>,
+    /// The key came from `AZURE_OPENAI_API_KEY`: send it as `api-key`, as Azure expects.
+    pub azure_key: bool,
     /// Entra scope for identity-based auth.
     pub token_scope: Option<String>,
     /// First-byte and idle timeout.
@@ -415,6 +417,7 @@ impl Config {
             api_key: nonempty("OPENAI_API_KEY")
                 .or_else(|| nonempty("AZURE_OPENAI_API_KEY"))
                 .map(agenthost_identity::Secret::new),
+            azure_key: nonempty("OPENAI_API_KEY").is_none() && nonempty("AZURE_OPENAI_API_KEY").is_some(),
             token_scope: args.model_token_scope.clone().filter(|v| !v.trim().is_empty()),
             timeout: r.parse(
                 &args.model_timeout,

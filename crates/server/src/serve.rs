@@ -75,6 +75,9 @@ fn build_model(config: &Config, env: &dyn agenthost_identity::Env) -> Result<Arc
     let base_url = m.base_url.clone().unwrap_or_default();
     let mut mc = ModelConfig::new(provider, base_url, m.name.clone().unwrap_or_default());
     mc.api_key = m.api_key.clone();
+    if m.azure_key {
+        mc.api_key_header = agenthost_model::ApiKeyStyle::ApiKeyHeader;
+    }
     if mc.api_key.is_none() {
         mc.token = agenthost_identity::from_env(env, &identity_options(config, None))
             .map_err(|e| StartupError(format!("model credentials: {e}")))?;
