@@ -1,12 +1,18 @@
 //! The embedded in-memory store, bounded by count, bytes and age.
+//!
+//! Records are kept as their JSON: typed responses cost about twice their serialized size, and
+//! the byte cap should bound what the store really holds. Ids are shared `Arc<str>`s and the item
+//! index is keyed by a hash of the item id, so bookkeeping stays small next to the JSON.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::io::Write;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use agenthost_responses::{Item, ResponseStatus};
+use agenthost_responses::{Item, Response, ResponseStatus};
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::{HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats};
 
@@ -15,7 +21,7 @@ use crate::{HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, Respo
 pub struct MemoryStoreConfig {
     /// Most responses kept.
     pub max_responses: usize,
-    /// Most approximate serialized bytes kept.
+    /// Most bytes kept (serialized records plus bookkeeping).
     pub max_bytes: usize,
     /// How long a response is kept after it was last written.
     pub ttl: Duration,
@@ -23,26 +29,72 @@ pub struct MemoryStoreConfig {
 
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
-        MemoryStoreConfig { max_responses: 100_000, max_bytes: 256 * 1024 * 1024, ttl: Duration::from_secs(24 * 3600) }
+        MemoryStoreConfig { max_responses: 100_000, max_bytes: 16 * 1024 * 1024, ttl: Duration::from_secs(24 * 3600) }
     }
 }
 
+/// Bookkeeping per record beyond its JSON (map entry, order queue, shared id), counted toward
+/// the byte cap.
+const ENTRY_OVERHEAD: usize = 160;
+/// Bookkeeping per indexed item id.
+const INDEX_OVERHEAD: usize = 48;
+
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+    response: Cow<'a, Response>,
+    input: Cow<'a, [Item]>,
+}
+
 struct Entry {
-    record: Arc<Record>,
-    bytes: usize,
+    user: Arc<str>,
+    json: Box<[u8]>,
+    conversation: Option<Arc<str>>,
+    previous: Option<Arc<str>>,
+    failed: bool,
+    item_keys: Box<[u64]>,
     written: Instant,
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        self.json.len() + ENTRY_OVERHEAD + self.item_keys.len() * INDEX_OVERHEAD
+    }
+
+    /// The typed record. Only this store wrote the JSON, so a failure is a bug; it reads as a
+    /// missing record rather than a panic.
+    fn record(&self) -> Option<Record> {
+        let s: Stored<'_> = serde_json::from_slice(&self.json).ok()?;
+        Some(Record { user: s.user.into_owned(), response: s.response.into_owned(), input: s.input.into_owned() })
+    }
+
+    /// The record's own items that history may include: none for failed responses.
+    fn own_items(&self) -> Vec<Item> {
+        if self.failed {
+            return Vec::new();
+        }
+        self.record().map(|r| r.input.into_iter().chain(r.response.output).collect()).unwrap_or_default()
+    }
+}
+
+static ITEM_HASHER: LazyLock<std::collections::hash_map::RandomState> =
+    LazyLock::new(std::collections::hash_map::RandomState::new);
+
+fn item_key(id: &str) -> u64 {
+    ITEM_HASHER.hash_one(id)
 }
 
 #[derive(Default)]
 struct Inner {
-    records: HashMap<String, Entry>,
+    records: HashMap<Arc<str>, Entry>,
     /// Insertion order with write time; stale pairs (rewritten or deleted ids) are skipped.
-    order: VecDeque<(String, Instant)>,
-    conversations: HashMap<(String, String), Vec<String>>,
-    /// Item id -> owning response id.
-    items: HashMap<String, String>,
-    tombstones: HashMap<String, String>,
-    tombstone_order: VecDeque<String>,
+    order: VecDeque<(Arc<str>, Instant)>,
+    conversations: HashMap<(Arc<str>, Arc<str>), Vec<Arc<str>>>,
+    /// Hash of an item id -> owning response id (verified on lookup).
+    items: HashMap<u64, Arc<str>>,
+    tombstones: HashMap<Arc<str>, Arc<str>>,
+    tombstone_order: VecDeque<Arc<str>>,
     bytes: usize,
     evictions: u64,
 }
@@ -60,39 +112,21 @@ impl MemoryStore {
     }
 }
 
-struct Counter(usize);
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn approx_bytes(record: &Record) -> usize {
-    let mut c = Counter(0);
-    let _ = serde_json::to_writer(&mut c, &record.response);
-    let _ = serde_json::to_writer(&mut c, &record.input);
-    c.0 + 128
-}
-
 impl Inner {
     fn remove(&mut self, id: &str) -> Option<Entry> {
-        let entry = self.records.remove(id)?;
-        self.bytes -= entry.bytes;
-        for item in entry.record.input.iter().chain(&entry.record.response.output) {
-            if let Some(item_id) = item.id() {
-                self.items.remove(item_id);
+        let (key, entry) = self.records.remove_entry(id)?;
+        self.bytes -= entry.bytes();
+        for k in entry.item_keys.iter() {
+            if self.items.get(k).is_some_and(|owner| owner.as_ref() == id) {
+                self.items.remove(k);
             }
         }
-        if let Some(conv) = &entry.record.response.conversation {
-            let key = (entry.record.user.clone(), conv.id.clone());
-            if let Some(list) = self.conversations.get_mut(&key) {
-                list.retain(|r| r != id);
+        if let Some(conv) = &entry.conversation {
+            let ck = (entry.user.clone(), conv.clone());
+            if let Some(list) = self.conversations.get_mut(&ck) {
+                list.retain(|r| *r != key);
                 if list.is_empty() {
-                    self.conversations.remove(&key);
+                    self.conversations.remove(&ck);
                 }
             }
         }
@@ -118,34 +152,29 @@ impl Inner {
         }
     }
 
-    fn visible(&self, user: &str, id: &str, ttl: Duration, now: Instant) -> Lookup<&Arc<Record>> {
+    fn visible(&self, user: &str, id: &str, ttl: Duration, now: Instant) -> Lookup<&Entry> {
         match self.records.get(id) {
-            Some(e) if e.record.user == user && now.duration_since(e.written) <= ttl => Lookup::Found(&e.record),
+            Some(e) if e.user.as_ref() == user && now.duration_since(e.written) <= ttl => Lookup::Found(e),
             Some(_) => Lookup::Missing,
-            None if self.tombstones.get(id).is_some_and(|u| u == user) => Lookup::Deleted,
+            None if self.tombstones.get(id).is_some_and(|u| u.as_ref() == user) => Lookup::Deleted,
             None => Lookup::Missing,
         }
     }
 
-    /// Own items of a record that history may include.
-    fn own_items(record: &Record) -> impl DoubleEndedIterator<Item = &Item> {
-        let failed = record.response.status == ResponseStatus::Failed;
-        record.input.iter().chain(&record.response.output).filter(move |_| !failed)
-    }
-
-    /// The chain ending at `id` (inclusive when `include_self`), newest items first, capped.
-    fn chain_rev(&self, start: Option<&Record>, include_self: bool) -> Vec<Item> {
+    /// Items of the chain that `start` continues, newest first, capped; `start`'s own items
+    /// only when `include_start`.
+    fn chain_rev(&self, start: &Entry, include_start: bool) -> Vec<Item> {
         let mut out = Vec::new();
-        let mut current = start;
+        let mut current = Some(start);
         let mut first = true;
         let mut hops = 0;
-        while let Some(record) = current {
-            if !first || include_self {
-                for item in Self::own_items(record).rev() {
+        while let Some(entry) = current {
+            if !first || include_start {
+                for item in entry.own_items().into_iter().rev() {
                     if out.len() == HISTORY_LIMIT {
                         return out;
                     }
-                    out.push(item.clone());
+                    out.push(item);
                 }
             }
             first = false;
@@ -153,30 +182,26 @@ impl Inner {
             if hops > HISTORY_LIMIT * 10 {
                 break;
             }
-            current = record
-                .response
-                .previous_response_id
+            current = entry
+                .previous
                 .as_deref()
                 .and_then(|p| self.records.get(p))
-                .map(|e| e.record.as_ref())
-                .filter(|r| r.user == record.user);
+                .filter(|prev| prev.user == entry.user);
         }
         out
     }
 
     fn conversation_rev(&self, user: &str, conv: &str, before: Option<&str>) -> Vec<Item> {
         let mut out = Vec::new();
-        let Some(ids) = self.conversations.get(&(user.to_string(), conv.to_string())) else {
-            return out;
-        };
-        let end = before.and_then(|b| ids.iter().position(|i| i == b)).unwrap_or(ids.len());
+        let Some(ids) = self.conversations.get(&(Arc::from(user), Arc::from(conv))) else { return out };
+        let end = before.and_then(|b| ids.iter().position(|i| i.as_ref() == b)).unwrap_or(ids.len());
         for id in ids[..end].iter().rev() {
             if let Some(e) = self.records.get(id) {
-                for item in Self::own_items(&e.record).rev() {
+                for item in e.own_items().into_iter().rev() {
                     if out.len() == HISTORY_LIMIT {
                         return out;
                     }
-                    out.push(item.clone());
+                    out.push(item);
                 }
             }
         }
@@ -184,40 +209,71 @@ impl Inner {
     }
 }
 
+fn store_error(e: serde_json::Error) -> StoreError {
+    StoreError(format!("cannot serialize a response: {e}"))
+}
+
 #[async_trait::async_trait]
 impl ResponseStore for MemoryStore {
     async fn put(&self, record: Record) -> Result<(), StoreError> {
         let now = Instant::now();
-        let bytes = approx_bytes(&record);
-        let id = record.response.id.clone();
+        let json = serde_json::to_vec(&Stored {
+            user: Cow::Borrowed(&record.user),
+            response: Cow::Borrowed(&record.response),
+            input: Cow::Borrowed(&record.input),
+        })
+        .map_err(store_error)?
+        .into_boxed_slice();
+        let item_keys: Box<[u64]> =
+            record.input.iter().chain(&record.response.output).filter_map(Item::id).map(item_key).collect();
+        let id: Arc<str> = Arc::from(record.response.id.as_str());
+        let user: Arc<str> = Arc::from(record.user.as_str());
+        let conversation = record.response.conversation.as_ref().map(|c| Arc::<str>::from(c.id.as_str()));
+        let entry = Entry {
+            user: user.clone(),
+            json,
+            conversation: conversation.clone(),
+            previous: record.response.previous_response_id.as_deref().map(Arc::from),
+            failed: record.response.status == ResponseStatus::Failed,
+            item_keys,
+            written: now,
+        };
+
         let mut inner = self.inner.lock();
         let existed = inner.remove(&id).is_some();
-        for item in record.input.iter().chain(&record.response.output) {
-            if let Some(item_id) = item.id() {
-                inner.items.insert(item_id.to_string(), id.clone());
-            }
+        for k in entry.item_keys.iter() {
+            inner.items.insert(*k, id.clone());
         }
-        if let Some(conv) = &record.response.conversation {
-            let list = inner.conversations.entry((record.user.clone(), conv.id.clone())).or_default();
-            // A rewrite (background terminal update) keeps the response's place.
+        if let Some(conv) = conversation {
+            let list = inner.conversations.entry((user, conv)).or_default();
+            // A rewrite (a background response's terminal update) keeps the response's place.
             if !existed || !list.contains(&id) {
                 list.push(id.clone());
             }
         }
-        inner.bytes += bytes;
-        inner.records.insert(id.clone(), Entry { record: Arc::new(record), bytes, written: now });
+        inner.bytes += entry.bytes();
+        inner.records.insert(id.clone(), entry);
         inner.order.push_back((id, now));
         inner.evict(&self.config, now);
         Ok(())
     }
 
     async fn get(&self, user: &str, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
-        let inner = self.inner.lock();
-        Ok(match inner.visible(user, id, self.config.ttl, Instant::now()) {
-            Lookup::Found(r) => Lookup::Found(r.clone()),
-            Lookup::Deleted => Lookup::Deleted,
-            Lookup::Missing => Lookup::Missing,
-        })
+        // Copy the JSON out so parsing happens outside the lock.
+        let json = {
+            let inner = self.inner.lock();
+            match inner.visible(user, id, self.config.ttl, Instant::now()) {
+                Lookup::Found(e) => e.json.clone(),
+                Lookup::Deleted => return Ok(Lookup::Deleted),
+                Lookup::Missing => return Ok(Lookup::Missing),
+            }
+        };
+        let s: Stored<'_> = serde_json::from_slice(&json).map_err(store_error)?;
+        Ok(Lookup::Found(Arc::new(Record {
+            user: s.user.into_owned(),
+            response: s.response.into_owned(),
+            input: s.input.into_owned(),
+        })))
     }
 
     async fn delete(&self, user: &str, id: &str) -> Result<Lookup<()>, StoreError> {
@@ -228,8 +284,9 @@ impl ResponseStore for MemoryStore {
             Lookup::Missing => return Ok(Lookup::Missing),
         }
         inner.remove(id);
-        inner.tombstones.insert(id.to_string(), user.to_string());
-        inner.tombstone_order.push_back(id.to_string());
+        let key: Arc<str> = Arc::from(id);
+        inner.tombstones.insert(key.clone(), Arc::from(user));
+        inner.tombstone_order.push_back(key);
         while inner.tombstone_order.len() > self.config.max_responses {
             if let Some(old) = inner.tombstone_order.pop_front() {
                 inner.tombstones.remove(&old);
@@ -242,7 +299,7 @@ impl ResponseStore for MemoryStore {
         let inner = self.inner.lock();
         let mut items = match source {
             HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, Instant::now()) {
-                Lookup::Found(r) => inner.chain_rev(Some(r), true),
+                Lookup::Found(e) => inner.chain_rev(e, true),
                 _ => return Ok(Lookup::Missing),
             },
             HistorySource::Conversation(conv) => inner.conversation_rev(user, conv, None),
@@ -253,17 +310,18 @@ impl ResponseStore for MemoryStore {
 
     async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
         let inner = self.inner.lock();
-        let record = match inner.visible(user, id, self.config.ttl, Instant::now()) {
-            Lookup::Found(r) => r.clone(),
+        let entry = match inner.visible(user, id, self.config.ttl, Instant::now()) {
+            Lookup::Found(e) => e,
             Lookup::Deleted => return Ok(Lookup::Deleted),
             Lookup::Missing => return Ok(Lookup::Missing),
         };
-        let mut all = match &record.response.conversation {
-            Some(conv) => inner.conversation_rev(user, &conv.id, Some(id)),
-            None => inner.chain_rev(Some(&record), false),
+        let mut all = match &entry.conversation {
+            Some(conv) => inner.conversation_rev(user, conv, Some(id)),
+            None => inner.chain_rev(entry, false),
         };
         all.reverse();
-        all.extend(record.input.iter().cloned());
+        all.extend(entry.record().map(|r| r.input).unwrap_or_default());
+        drop(inner);
         if page.descending {
             all.reverse();
         }
@@ -285,15 +343,10 @@ impl ResponseStore for MemoryStore {
         Ok(ids
             .iter()
             .map(|item_id| {
-                let owner = inner.items.get(item_id)?;
-                let entry = inner.records.get(owner).filter(|e| e.record.user == user)?;
-                entry
-                    .record
-                    .input
-                    .iter()
-                    .chain(&entry.record.response.output)
-                    .find(|i| i.id() == Some(item_id.as_str()))
-                    .cloned()
+                let owner = inner.items.get(&item_key(item_id))?;
+                let entry = inner.records.get(owner).filter(|e| e.user.as_ref() == user)?;
+                let record = entry.record()?;
+                record.input.into_iter().chain(record.response.output).find(|i| i.id() == Some(item_id.as_str()))
             })
             .collect())
     }
