@@ -1,5 +1,7 @@
 //! Black-box tests of the real `agenthost` binary. One module per topic.
 
+/// `agenthost chat` on a pseudo-terminal and non-interactively, against the real server.
+mod chat;
 /// Every error path answered before a response is created.
 mod errors;
 /// History through previous_response_id and conversations; per-user partitioning.

@@ -144,6 +144,12 @@ impl Server {
         req.send().await.expect("SSE request")
     }
 
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
         let pid = self.child.id().to_string();
@@ -202,6 +208,96 @@ pub fn as_user(user: &str, n: u32) -> Vec<(String, String)> {
 /// Borrows owned pairs as `(&str, &str)`.
 pub fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+/// A program running on a pseudo-terminal (through `script`, from util-linux), with its output
+/// collected as it arrives.
+pub struct Pty {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    changed: tokio::sync::watch::Receiver<usize>,
+    seen: usize,
+}
+
+impl Pty {
+    /// Runs `args` (the first is the program) on a fresh terminal.
+    pub fn spawn(args: &[String]) -> Pty {
+        use tokio::io::AsyncReadExt;
+        let command = args.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+        let mut child = tokio::process::Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .env("TERM", "dumb")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("script(1) from util-linux");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, changed) = tokio::sync::watch::channel(0usize);
+        let sink = output.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let len = {
+                    let mut out = sink.lock().unwrap();
+                    out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    out.len()
+                };
+                tx.send_replace(len);
+            }
+        });
+        Pty { child, stdin, output, changed, seen: 0 }
+    }
+
+    /// Types a line.
+    pub async fn line(&mut self, text: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(format!("{text}\r").as_bytes()).await.expect("write to pty");
+        self.stdin.flush().await.expect("flush pty");
+    }
+
+    /// Waits (up to 15 s) until `needle` appears after what earlier calls consumed; returns the
+    /// output up to and including it.
+    pub async fn expect(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            {
+                let out = self.output.lock().unwrap();
+                if let Some(pos) = out[self.seen..].find(needle) {
+                    let end = self.seen + pos + needle.len();
+                    let chunk = out[self.seen..end].to_string();
+                    self.seen = end;
+                    return chunk;
+                }
+            }
+            let all = self.output.lock().unwrap().clone();
+            match tokio::time::timeout_at(deadline, self.changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => panic!("timed out waiting for {needle:?}; terminal so far:\n{all}"),
+            }
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn screen(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits for the program to exit and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.ok()?.ok()?.code()
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// One server-sent event.
