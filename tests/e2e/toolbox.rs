@@ -361,3 +361,80 @@ async fn endpoint_without_credentials_fails_at_startup() {
     assert_eq!(status.code(), Some(2));
     assert!(s.log().contains("toolbox credentials") || s.log().contains("token"), "{}", s.log());
 }
+
+/// W10: a required toolbox that cannot exist makes the container unready, visibly; an optional
+/// one does not.
+#[tokio::test]
+async fn required_toolbox_failures_are_visible_and_fail_closed() {
+    let proxy = MockProxy::start(demo_scenario()).await.unwrap();
+    let mut env = toolbox_env(&proxy.base_url(), "demo,missing");
+    env.push(("AGENTHOST_REQUIRED_TOOLBOXES".into(), "missing".into()));
+    let s = Server::spawn(&pairs(&env), &[]);
+    s.wait_live().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = s.call("GET", "/readiness", &[]).await;
+        if status == 503 && body["status"] == "unready" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "never unready: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let missing = body["toolboxes"].as_array().unwrap().iter().find(|t| t["name"] == "missing").unwrap().clone();
+    assert_eq!((&missing["state"], &missing["last_error"]), (&json!("Unhealthy"), &json!("not_found")));
+
+    let optional = server_for(&proxy, "demo,missing", &[]).await;
+    let (status, body) = optional.call("GET", "/readiness", &[]).await;
+    assert_eq!((status, &body["status"]), (200, &json!("ready")));
+}
+
+/// W14: a marker's name keeps its case and its version reaches the proxy URL.
+#[tokio::test]
+async fn marker_case_and_version_reach_the_proxy() {
+    let scenario = Scenario::from_toml_str(
+        r#"
+[[toolboxes]]
+name = "SalesTools"
+versions = ["2"]
+  [[toolboxes.sources]]
+  name = "echo"
+    [[toolboxes.sources.tools]]
+    name = "echo"
+"#,
+    )
+    .unwrap();
+    let proxy = MockProxy::start(scenario).await.unwrap();
+    let s = server_for(&proxy, "", &[("AGENTHOST_TOOLBOX_STRICT", "false")]).await;
+    let body = json!({"input":"call:echo {\"text\":\"v2\"}",
+        "tools":[{"type":"mcp","server_label":"s","server_url":"foundry-toolbox://SalesTools?version=2"}]});
+    let (_, _, r) = s.post(&body, &pairs(&as_user("ivy", 1))).await;
+    assert_eq!(r["status"], "completed", "{r}");
+    assert_eq!(r["output"][1]["output"], "echo: v2");
+    let paths: Vec<String> = proxy.requests().iter().map(|r| r.path.clone()).collect();
+    assert!(paths.iter().all(|p| p == "/toolboxes/SalesTools/versions/2/mcp"), "{paths:?}");
+    // Markers are not offered to the model as tools of their own.
+    assert!(!r["output"].to_string().contains("foundry-toolbox"));
+}
+
+/// W21/W22: consent items stay in the conversation history, so a client (or the next turn) can
+/// see that consent was already requested.
+#[tokio::test]
+async fn consent_items_are_kept_in_history() {
+    let proxy = MockProxy::start(demo_scenario()).await.unwrap();
+    let s = server_for(&proxy, "demo", &[]).await;
+    let (_, _, first) = s.post(&json!({"input": SEND}), &pairs(&as_user("jo", 1))).await;
+    assert_eq!(first["status"], "incomplete");
+    proxy.grant("jo", "send_email");
+    let (_, _, second) =
+        s.post(&json!({"input": SEND, "previous_response_id": first["id"]}), &pairs(&as_user("jo", 2))).await;
+    assert_eq!(second["status"], "completed", "{second}");
+    let (_, items) = s
+        .call(
+            "GET",
+            &format!("/responses/{}/input_items?order=asc", second["id"].as_str().unwrap()),
+            &pairs(&as_user("jo", 3)),
+        )
+        .await;
+    let types: Vec<&str> = items["data"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["message", "oauth_consent_request", "message"]);
+}

@@ -101,6 +101,15 @@ impl Server {
         }
     }
 
+    /// Waits (up to 20 s) until the server answers `/liveness`, whatever its readiness.
+    pub async fn wait_live(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(self.http.get(format!("{}/liveness", self.base)).send().await, Ok(r) if r.status() == 200) {
+            assert!(Instant::now() < deadline, "server never answered; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The server's stderr so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
