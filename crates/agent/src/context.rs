@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::telemetry::Telemetry;
+
 /// The user a request acts for: the platform's `x-agent-user-id`, or anonymous.
 ///
 /// It partitions stored responses, consent state and per-user tool lists. It is never sent to
@@ -63,8 +65,14 @@ pub struct RequestContext {
     pub user: UserKey,
     /// The platform's per-request call id, forwarded verbatim to Foundry services.
     pub call_id: Option<String>,
-    /// Trace context to propagate.
+    /// The inbound W3C trace headers; outbound calls send the current span's context instead
+    /// when [`RequestContext::telemetry`] traces (see [`Telemetry::outbound`]).
     pub trace: TraceHeaders,
+    /// Where metrics and trace context go.
+    pub telemetry: Telemetry,
+    /// The request's log span (`request_id`, `trace_id`): tasks spawned for the request enter
+    /// it so their log lines carry it.
+    pub log_span: tracing::Span,
     /// Fires when the request is cancelled (client gone, cancel route, shutdown).
     pub cancel: CancellationToken,
     /// When the turn must be over.
@@ -72,6 +80,11 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// Trace headers for an outbound call made now (see [`Telemetry::outbound`]).
+    pub fn outbound_trace(&self) -> TraceHeaders {
+        self.telemetry.outbound(&self.trace)
+    }
+
     /// A context for a request with no platform headers (tests, local runs).
     pub fn local(response_id: impl Into<String>) -> Self {
         RequestContext {
@@ -80,6 +93,8 @@ impl RequestContext {
             user: UserKey::anonymous(),
             call_id: None,
             trace: TraceHeaders::default(),
+            telemetry: Telemetry::none(),
+            log_span: tracing::Span::none(),
             cancel: CancellationToken::new(),
             deadline: None,
         }

@@ -12,6 +12,8 @@ mod approval;
 mod context;
 mod model;
 mod scripted;
+mod spans;
+pub mod telemetry;
 mod tools;
 mod turn;
 
@@ -19,5 +21,6 @@ pub use approval::{ApprovalError, approvals_from};
 pub use context::{RequestContext, TraceHeaders, UserKey};
 pub use model::{Model, ModelError, ModelEvent, ModelRequest, ModelStream};
 pub use scripted::ScriptedModel;
+pub use telemetry::Telemetry;
 pub use tools::{ConsentRequest, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};
 pub use turn::{Approval, CONSENT_PENDING_OUTPUT, Preflight, Turn, TurnEnd, run_turn};

@@ -93,6 +93,17 @@ pub trait Model: Send + Sync {
     /// The provider name, for telemetry (`scripted`, `openai`, ...).
     fn provider(&self) -> &str;
 
+    /// `gen_ai.provider.name` (`openai`, `azure.ai.openai`, ...); defaults to [`Model::provider`].
+    fn gen_ai_provider(&self) -> &str {
+        self.provider()
+    }
+
+    /// `gen_ai.request.model`: the configured model or deployment, never a client-chosen string
+    /// (it labels metrics); defaults to [`Model::provider`].
+    fn model_name(&self) -> &str {
+        self.provider()
+    }
+
     /// Starts one model call and streams its output.
     async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError>;
 }

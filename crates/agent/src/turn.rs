@@ -10,9 +10,11 @@ use agenthost_responses::{EventSink, Item, ItemHandle, ResponseError, ResponseWr
 use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::context::RequestContext;
 use crate::model::{Model, ModelEvent, ModelRequest};
+use crate::spans;
 use crate::tools::{ConsentRequest, ToolCall, ToolOutcome, ToolSet};
 
 /// What must be surfaced before the model runs (decided by whoever resolved the tools).
@@ -87,7 +89,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
             let ctx = &ctx;
             async move {
                 if a.approve {
-                    tools.invoke(ctx, &a.call).await
+                    spans::invoke(tools.as_ref(), ctx, &a.call).await
                 } else {
                     let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
                     ToolOutcome::Error(format!("the user denied this tool call{why}"))
@@ -134,8 +136,9 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
             let ctx = &ctx;
             async move {
                 if known {
-                    tools.invoke(ctx, call).await
+                    spans::invoke(tools.as_ref(), ctx, call).await
                 } else {
+                    spans::not_found(call);
                     ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
                 }
             }
@@ -177,8 +180,8 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
     TurnEnd::Finished
 }
 
-/// One model call. Returns the tool calls it asked for, `None` when the model stream was cut by
-/// cancellation, or the error that fails the response.
+/// One model call, traced as `chat {model}`. Returns the tool calls it asked for, `None` when the
+/// model stream was cut by cancellation, or the error that fails the response.
 async fn model_step(
     ctx: &RequestContext,
     model: &dyn Model,
@@ -187,6 +190,34 @@ async fn model_step(
     sink: &mut dyn EventSink,
     usage: &mut Option<Usage>,
 ) -> Result<Option<Vec<ToolCall>>, ResponseError> {
+    let call = spans::ChatCall::start(ctx, model, &request);
+    let mut record = spans::CallRecord::default();
+    let span = call.span().clone();
+    let result = stream_step(ctx, model, request, writer, sink, &mut record).instrument(span).await;
+    if let Some(call_usage) = &record.usage {
+        usage.get_or_insert_with(Usage::default).add(call_usage);
+    }
+    match &result {
+        Ok(Some(calls)) => {
+            record.calls = calls.clone();
+            call.finish(&record, None);
+        }
+        Ok(None) => call.finish(&record, Some("cancelled")),
+        Err(error) => call.finish(&record, Some(&error.code)),
+    }
+    result
+}
+
+/// Streams one model call into the writer, collecting what its span reports in `record`.
+async fn stream_step(
+    ctx: &RequestContext,
+    model: &dyn Model,
+    request: ModelRequest,
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+    record: &mut spans::CallRecord,
+) -> Result<Option<Vec<ToolCall>>, ResponseError> {
+    let capture = ctx.telemetry.capture_content();
     let mut stream = model.stream(ctx, request).await.map_err(|e| ResponseError::new(e.code, e.message))?;
     let mut text: Option<ItemHandle> = None;
     let mut refusal: Option<ItemHandle> = None;
@@ -197,6 +228,9 @@ async fn model_step(
         let event = event.map_err(|e| ResponseError::new(e.code, e.message))?;
         match event {
             ModelEvent::TextDelta(delta) => {
+                if capture {
+                    record.text.push_str(&delta);
+                }
                 close(writer, sink, &mut reasoning);
                 close(writer, sink, &mut refusal);
                 let h = *text.get_or_insert_with(|| writer.start_message(sink));
@@ -236,7 +270,7 @@ async fn model_step(
                     writer.finish(sink, h, ItemStatus::Completed);
                 }
             }
-            ModelEvent::Usage(u) => usage.get_or_insert_with(Usage::default).add(&u),
+            ModelEvent::Usage(u) => record.usage.get_or_insert_with(Usage::default).add(&u),
         }
     }
     if ctx.cancel.is_cancelled() {

@@ -17,7 +17,7 @@ use crate::config::{ModelConfig, ModelConfigError};
 use crate::error::{Failure, Scrubber, codes, from_stream_error};
 use crate::http::Endpoint;
 use crate::mapping::{chat_messages, chat_tool_choice, chat_tools};
-use crate::stream::{Parser, Step, parse_data, read_usage, run, truncated};
+use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, run, truncated};
 
 /// The Chat Completions backend; provider name `openai-chat`.
 #[derive(Debug)]
@@ -75,6 +75,14 @@ impl Model for OpenAiChat {
         Self::PROVIDER
     }
 
+    fn gen_ai_provider(&self) -> &str {
+        self.endpoint.gen_ai_provider
+    }
+
+    fn model_name(&self) -> &str {
+        &self.endpoint.model
+    }
+
     async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let body = serde_json::to_vec(&self.request_body(&request))
             .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
@@ -103,6 +111,8 @@ pub(crate) struct ChatParser {
     finished: bool,
     /// The latest usage (some servers repeat it on every chunk).
     usage: Option<Usage>,
+    /// Id, model and finish reasons, for telemetry.
+    meta: ResponseMeta,
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -210,6 +220,7 @@ impl ChatParser {
         if chunk.get("error").is_some_and(Value::is_object) || text(chunk, "object") == "error" {
             return Err(from_stream_error(chunk, scrubber));
         }
+        self.meta.note(chunk);
         if let Some(usage) = chunk.get("usage").and_then(|u| {
             read_usage(u, "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details")
         }) {
@@ -225,6 +236,7 @@ impl ChatParser {
                 self.delta(delta, out);
             }
             if choice.get("finish_reason").is_some_and(|r| !r.is_null()) {
+                self.meta.finish(text(choice, "finish_reason"));
                 self.finished = true;
                 self.close_calls(out);
             }
@@ -249,6 +261,10 @@ fn start(index: u64, call: &mut Call, out: &mut Vec<ModelEvent>) {
 }
 
 impl Parser for ChatParser {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
     fn event(
         &mut self,
         name: &str,

@@ -1,7 +1,8 @@
 //! The HTTP side of a backend: one reqwest client per backend, authentication (API key or
 //! Entra token), trace-context propagation, and one attempt of a streaming POST.
 //!
-//! Only `traceparent` / `tracestate` travel with the request: no user id, call id or baggage.
+//! Only `traceparent` / `tracestate` travel with the request (those of the current span, the
+//! agent's `chat` span, when the request is traced): no user id, call id or baggage.
 
 use std::time::{Duration, SystemTime};
 
@@ -50,6 +51,8 @@ pub(crate) struct Endpoint {
     extra_headers: HeaderMap,
     /// The provider name, for logs.
     pub provider: &'static str,
+    /// `gen_ai.provider.name`: `azure.ai.openai` for Azure hosts, else `openai`.
+    pub gen_ai_provider: &'static str,
     /// The upstream model / deployment name.
     pub model: String,
     pub policy: Policy,
@@ -112,12 +115,14 @@ impl Endpoint {
             .user_agent(concat!("agenthost-model/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ModelConfigError::HttpClient(e.without_url().to_string()))?;
+        let azure = ApiKeyStyle::Auto.resolve(&base) == ApiKeyStyle::ApiKeyHeader;
         Ok(Endpoint {
             client,
             url: endpoint_url(&base, suffix),
             auth,
             extra_headers,
             provider,
+            gen_ai_provider: if azure { "azure.ai.openai" } else { "openai" },
             model,
             policy: Policy {
                 first_byte_timeout: config.first_byte_timeout,
@@ -135,8 +140,13 @@ impl Endpoint {
         let mut headers = self.extra_headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-        let trace =
-            [("traceparent", ctx.trace.traceparent.as_deref()), ("tracestate", ctx.trace.tracestate.as_deref())];
+        let outbound = ctx.outbound_trace();
+        let trace = [("traceparent", outbound.traceparent.as_deref()), ("tracestate", outbound.tracestate.as_deref())];
+        let span = tracing::Span::current();
+        span.record("server.address", self.url.host_str().unwrap_or_default());
+        if let Some(port) = self.url.port_or_known_default() {
+            span.record("server.port", i64::from(port));
+        }
         for (name, value) in trace {
             if let Some(v) = value.and_then(|v| HeaderValue::from_str(v.trim()).ok()) {
                 headers.insert(HeaderName::from_static(name), v);

@@ -14,7 +14,7 @@ use crate::config::{ModelConfig, ModelConfigError};
 use crate::error::{Failure, Scrubber, codes, from_stream_error};
 use crate::http::Endpoint;
 use crate::mapping::{responses_input, responses_tools};
-use crate::stream::{Parser, Step, parse_data, read_usage, run, truncated};
+use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, run, truncated};
 
 /// The Responses API backend; provider name `openai`.
 #[derive(Debug)]
@@ -89,6 +89,14 @@ impl Model for OpenAiResponses {
         Self::PROVIDER
     }
 
+    fn gen_ai_provider(&self) -> &str {
+        self.endpoint.gen_ai_provider
+    }
+
+    fn model_name(&self) -> &str {
+        &self.endpoint.model
+    }
+
     async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let body = serde_json::to_vec(&self.request_body(&request))
             .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
@@ -111,6 +119,8 @@ pub(crate) struct ResponsesParser {
     summary_part: Option<(String, u64)>,
     /// Whether any event was emitted.
     emitted: bool,
+    /// Id, model and finish reasons, for telemetry.
+    meta: ResponseMeta,
 }
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -210,6 +220,13 @@ impl ResponsesParser {
 
     /// `response.completed` / `response.incomplete`: the output not yet seen, then usage.
     fn finished(&mut self, response: &Value, out: &mut Vec<ModelEvent>) {
+        self.meta.note(response);
+        let reason = response.get("incomplete_details").and_then(|d| d.get("reason")).and_then(Value::as_str);
+        match reason {
+            Some(reason) => self.meta.finish(reason),
+            None if self.call_ids.is_empty() && !has_calls(response) => self.meta.finish("stop"),
+            None => self.meta.finish("tool_calls"),
+        }
         if !self.emitted {
             let items = response.get("output").and_then(Value::as_array).into_iter().flatten();
             for (i, item) in items.enumerate() {
@@ -232,7 +249,17 @@ fn failed(response: &Value, scrubber: &Scrubber) -> Failure {
     }
 }
 
+/// Whether a response document lists function calls in its output.
+fn has_calls(response: &Value) -> bool {
+    let items = response.get("output").and_then(Value::as_array).into_iter().flatten();
+    items.into_iter().any(|i| text(i, "type") == "function_call")
+}
+
 impl Parser for ResponsesParser {
+    fn meta(&self) -> &ResponseMeta {
+        &self.meta
+    }
+
     fn event(
         &mut self,
         name: &str,
@@ -274,6 +301,11 @@ impl Parser for ResponsesParser {
                     chunk.push_str(delta);
                     self.push(out, ModelEvent::ReasoningDelta(chunk));
                     self.summary_part = Some(part);
+                }
+            }
+            "response.created" | "response.in_progress" => {
+                if let Some(response) = ev.get("response") {
+                    self.meta.note(response);
                 }
             }
             "response.output_item.added" => {

@@ -34,8 +34,57 @@ pub(crate) enum Step {
     Done,
 }
 
+/// What the endpoint said about its answer, recorded on the call's span.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseMeta {
+    /// `gen_ai.response.id`.
+    pub id: Option<String>,
+    /// `gen_ai.response.model`.
+    pub model: Option<String>,
+    /// `gen_ai.response.finish_reasons`.
+    pub finish_reasons: Vec<String>,
+}
+
+impl ResponseMeta {
+    /// Takes `id` and `model` from a response document or chunk, when not known yet.
+    pub fn note(&mut self, doc: &Value) {
+        let field = |key: &str| doc.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
+        if self.id.is_none() {
+            self.id = field("id");
+        }
+        if self.model.is_none() {
+            self.model = field("model");
+        }
+    }
+
+    /// Adds a finish reason once.
+    pub fn finish(&mut self, reason: &str) {
+        if !reason.is_empty() && !self.finish_reasons.iter().any(|r| r == reason) {
+            self.finish_reasons.push(reason.to_owned());
+        }
+    }
+
+    /// Records what is known on the current span (the agent's `chat` span).
+    fn record(&self, ctx: &RequestContext) {
+        let span = tracing::Span::current();
+        if let Some(id) = &self.id {
+            span.record("gen_ai.response.id", id.as_str());
+        }
+        if let Some(model) = &self.model {
+            span.record("gen_ai.response.model", model.as_str());
+        }
+        if !self.finish_reasons.is_empty() {
+            let reasons: Vec<&str> = self.finish_reasons.iter().map(String::as_str).collect();
+            ctx.telemetry.set_span_strings(&span, "gen_ai.response.finish_reasons", &reasons);
+        }
+    }
+}
+
 /// Turns one API's wire events into model events. One parser per attempt.
 pub(crate) trait Parser: Send + 'static {
+    /// What the answer said about itself so far.
+    fn meta(&self) -> &ResponseMeta;
+
     /// One SSE event (`event:` name, possibly `message`, and its data).
     fn event(
         &mut self,
@@ -116,7 +165,10 @@ where
                         yield Ok(event);
                     }
                     match result {
-                        Ok(()) => return,
+                        Ok(()) => {
+                            parser.meta().record(&ctx);
+                            return;
+                        }
                         Err(failure) => break 'attempt failure,
                     }
                 }
@@ -163,6 +215,7 @@ where
                     match step {
                         Ok(Step::Continue) => {}
                         Ok(Step::Done) => {
+                            parser.meta().record(&ctx);
                             // Read the (normally empty) rest of the body in the background so the
                             // connection can go back to the pool instead of being closed.
                             tokio::spawn(async move {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agenthost_agent::Model;
+use agenthost_agent::{Model, Telemetry};
 use agenthost_store::ResponseStore;
 use agenthost_toolbox::Toolboxes;
 use axum::Router;
@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::health::{self, Health};
+use crate::input_items;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::run::Runs;
@@ -34,6 +35,9 @@ pub struct App {
     pub health: Health,
     /// Metrics.
     pub metrics: Metrics,
+    /// What the library crates report to (metrics, trace context), passed in every request's
+    /// context.
+    pub telemetry: Telemetry,
     /// Every run task, so shutdown can wait for them.
     pub tracker: TaskTracker,
 }
@@ -47,7 +51,7 @@ pub fn router(app: AppState) -> Router {
         .route("/responses", post(routes::create))
         .route("/responses/{id}", get(routes::get).delete(routes::delete))
         .route("/responses/{id}/cancel", post(routes::cancel))
-        .route("/responses/{id}/input_items", get(routes::input_items));
+        .route("/responses/{id}/input_items", get(input_items::input_items));
     let mut api = Router::new()
         .route("/readiness", get(health::readiness))
         .route("/liveness", get(health::liveness))
@@ -68,7 +72,7 @@ pub fn metrics_router(app: AppState) -> Router {
             get(|State(app): State<AppState>| async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                    app.metrics.render(app.store.stats()),
+                    app.metrics.render(app.store.stats(), &app.toolboxes.readiness()),
                 )
             }),
         )

@@ -60,7 +60,18 @@ Platform variables (set by Foundry; read, never required):
   OPENAI_BASE_URL              model base URL when AGENTHOST_MODEL_BASE_URL is unset
   AZURE_AI_MODEL_DEPLOYMENT_NAME  model name when AGENTHOST_MODEL is unset
   DEFAULT_AD_PORT              legacy port, used when PORT is unset
-  RUST_LOG                     log filter (default: info)";
+  RUST_LOG                     log filter (default: info)
+
+Traces (OpenTelemetry; spans are always created, exported only with an endpoint):
+  OTEL_EXPORTER_OTLP_ENDPOINT  OTLP/HTTP collector base URL ({url}/v1/traces); or
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  the full traces URL
+  OTEL_EXPORTER_OTLP_HEADERS   k=v,... headers for the collector
+  OTEL_SERVICE_NAME            service.name (default: agenthost)
+  OTEL_RESOURCE_ATTRIBUTES     k=v,... resource attributes
+  OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG  sampler (default: parentbased_always_on)
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT  true: record messages on spans (default: false)
+  OTEL_SDK_DISABLED            true: no tracing at all (no spans; inbound trace headers forwarded as is)
+  FOUNDRY_PROJECT_ARM_ID       span attribute microsoft.foundry.project.id";
 
 /// Settings of `agenthost serve`.
 #[derive(Debug, Clone, Default, Args)]
@@ -106,7 +117,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_STORE_MAX_RESPONSES", value_name = "N")]
     pub store_max_responses: Option<String>,
 
-    /// Most bytes (serialized size) the in-memory store keeps [default: 67108864].
+    /// Most bytes (serialized size) the in-memory store keeps [default: 16777216].
     #[arg(long, env = "AGENTHOST_STORE_MAX_BYTES", value_name = "BYTES")]
     pub store_max_bytes: Option<String>,
 

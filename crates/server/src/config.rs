@@ -58,6 +58,8 @@ pub struct Config {
     pub platform: Platform,
     /// Toolbox settings, as validated text (the toolbox crate parses its own enums).
     pub toolbox: ToolboxConfig,
+    /// Traces: OTLP export, resource, sampling, content capture (`OTEL_*`).
+    pub telemetry: crate::telemetry::Settings,
 }
 
 /// Which model answers, and how to reach it.
@@ -272,7 +274,7 @@ impl Config {
             |v| positive(v).map(|n| n as usize),
         )?;
         let defaults = agenthost_store::MemoryStoreConfig {
-            max_bytes: 64 * 1024 * 1024,
+            max_bytes: agenthost_store::MemoryStoreConfig::default().max_bytes,
             ..agenthost_store::MemoryStoreConfig::default()
         };
         let store = agenthost_store::MemoryStoreConfig {
@@ -438,6 +440,7 @@ impl Config {
             instructions,
         };
         Ok(Config {
+            telemetry: crate::telemetry::Settings::from_env(env)?,
             backend,
             toolbox,
             listen: SocketAddr::new(host, port),

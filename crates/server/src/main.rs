@@ -8,12 +8,14 @@ mod config;
 mod demo;
 mod error;
 mod health;
+mod input_items;
 mod metrics;
 mod platform;
 mod routes;
 mod run;
 mod serve;
 mod sse;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -32,8 +34,14 @@ fn main() -> ExitCode {
     let (args, serve_matches) = match cli.command {
         Some(Command::Chat(args)) => return run_async(agenthost_chat::run(args)),
         Some(Command::Demo(args)) => {
-            init_logging(false);
-            return run_async(async move {
+            let tracing = match telemetry::Settings::from_env(&ProcessEnv) {
+                Ok(settings) => telemetry::init(&settings, false),
+                Err(e) => {
+                    eprintln!("agenthost: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let code = run_async(async move {
                 match demo::run(args).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
@@ -42,6 +50,8 @@ fn main() -> ExitCode {
                     }
                 }
             });
+            tracing.shutdown();
+            return code;
         }
         Some(Command::Serve(args)) => (*args, matches.subcommand_matches("serve").cloned()),
         None => {
@@ -60,7 +70,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(config.json_logs);
+    let tracing = telemetry::init(&config.telemetry, config.json_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -77,6 +87,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(serve::run(app));
+    drop(runtime);
+    // Flushes queued spans; blocking, so outside the runtime.
+    tracing.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -95,16 +108,5 @@ fn run_async(fut: impl std::future::Future<Output = ExitCode>) -> ExitCode {
             eprintln!("agenthost: cannot start the async runtime: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
-    } else {
-        builder.init();
     }
 }

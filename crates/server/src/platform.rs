@@ -1,6 +1,7 @@
 //! Platform headers: the per-request context the platform sends (§2), the headers every answer
-//! carries (§1.5), the error envelope rendering, and HTTP metrics. One middleware does all of it
-//! so each request is inspected once.
+//! carries (§1.5), the error envelope rendering, HTTP metrics, and the request's spans (the
+//! traced server span and the `request` log span). One middleware does all of it so each
+//! request is inspected once.
 
 use std::time::Instant;
 
@@ -10,9 +11,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::{ApiError, ErrorSource};
+use crate::telemetry::RequestSpans;
 
 /// `x-platform-server`.
 pub const SERVER_IDENTITY: &str = concat!("agenthost/", env!("CARGO_PKG_VERSION"), " (rust)");
@@ -74,15 +77,22 @@ pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, 
     let platform = PlatformRequest::from_headers(req.headers());
     let request_id = platform.request_id.clone();
     req.extensions_mut().insert(platform);
+    // Probes are neither traced nor logged.
+    let spans = match route.as_deref() {
+        Some("/readiness" | "/liveness") => RequestSpans::none(),
+        _ => RequestSpans::start(&method, route.as_deref(), req.headers(), req.version(), &request_id),
+    };
+    req.extensions_mut().insert(spans.clone());
 
     let active = app.metrics.http_active.with_label_values(&[method.as_str()]);
     active.inc();
-    let mut response = next.run(req).await;
+    let mut response = next.run(req).instrument(spans.log.clone()).instrument(spans.server.clone()).await;
     active.dec();
 
     if let Some(error) = response.extensions_mut().remove::<ApiError>() {
         if error.status.is_server_error() {
-            tracing::warn!(request_id = %request_id, code = error.code, "request failed: {}", error.message);
+            let _log = spans.log.enter();
+            tracing::warn!(code = error.code, "request failed: {}", error.message);
         }
         let body = serde_json::to_vec(&error.envelope(&request_id)).unwrap_or_default();
         *response.body_mut() = Body::from(body);
@@ -99,6 +109,7 @@ pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, 
     }
     headers.insert(X_PLATFORM_SERVER.clone(), HeaderValue::from_static(SERVER_IDENTITY));
 
+    spans.finish(&mut response);
     let status = response.status().as_u16().to_string();
     app.metrics
         .http_duration

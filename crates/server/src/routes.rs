@@ -10,7 +10,7 @@ use agenthost_responses::{
     AgentReference, ConversationRef, CreateRequest, Item, Response, ResponseError, ResponseStatus, ResponseWriter, id,
     unix_now,
 };
-use agenthost_store::{HistorySource, Lookup, PageQuery, Record};
+use agenthost_store::{HistorySource, Lookup, Record};
 use agenthost_toolbox::Marker;
 use axum::Json;
 use axum::body::Body;
@@ -18,17 +18,19 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::platform::PlatformRequest;
 use crate::run::{Run, RunSink, StopReason};
 use crate::sse::{self, ClientGuard};
+use crate::telemetry::{self, RequestSpans};
 
 /// How long cancel waits for a run to wind down (§5.7).
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
-fn store_error(e: agenthost_store::StoreError) -> ApiError {
+pub(crate) fn store_error(e: agenthost_store::StoreError) -> ApiError {
     tracing::error!("store failure: {e}");
     ApiError::internal()
 }
@@ -56,11 +58,12 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<byte
 pub async fn create(
     State(app): State<AppState>,
     Extension(platform): Extension<PlatformRequest>,
+    Extension(spans): Extension<RequestSpans>,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResponse {
     let mut session = app.config.platform.session_id.clone();
-    let mut response = match create_inner(&app, platform, &headers, body, &mut session).await {
+    let mut response = match create_inner(&app, platform, &spans.log, &headers, body, &mut session).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -74,6 +77,7 @@ pub async fn create(
 async fn create_inner(
     app: &AppState,
     platform: PlatformRequest,
+    log_span: &tracing::Span,
     headers: &HeaderMap,
     body: Body,
     session: &mut Option<String>,
@@ -132,6 +136,7 @@ async fn create_inner(
     // §2.5: the partition of the conversation or previous response; a raw id when not well-formed.
     let partition = hint.map(|h| id::partition_of(h).unwrap_or_else(|| h.to_string()));
     let agent_name = app.config.platform.agent_name.clone().unwrap_or_else(|| "agenthost".into());
+    let agent_name_for_span = agent_name.clone();
     let agent_version = app.config.platform.agent_version.clone();
     *session =
         Some(request.agent_session_id.clone().or_else(|| session.clone()).unwrap_or_else(|| {
@@ -171,12 +176,28 @@ async fn create_inner(
     }
     app.runs.insert(run.clone());
 
+    // A child of the request's server span (current here); the run task runs inside it and the
+    // log span.
+    let span = telemetry::invoke_agent_span(
+        &app.config,
+        &telemetry::AgentRun {
+            agent_name: &agent_name_for_span,
+            response_id: &response_id,
+            conversation_id: request.conversation.as_deref(),
+            model: app.model.as_ref(),
+            streaming: request.stream,
+            request_id: &platform.request_id,
+            session_id: session.as_deref(),
+        },
+    );
     let ctx = RequestContext {
         request_id: platform.request_id.clone(),
         response_id: response_id.clone(),
         user: platform.user.clone(),
         call_id: platform.call_id.clone(),
         trace: platform.trace.clone(),
+        telemetry: app.telemetry.clone(),
+        log_span: log_span.clone(),
         cancel: run.cancel.clone(),
         deadline: Some(tokio::time::Instant::now() + app.config.response_timeout),
     };
@@ -206,8 +227,8 @@ async fn create_inner(
     };
     let task_app = app.clone();
     let task_run = run.clone();
-    let plan = Plan { turn, markers, input, store: request.store };
-    app.tracker.spawn(drive(task_app, task_run, writer, sink, plan));
+    let plan = Plan { turn, markers, input, store: request.store, span: span.clone() };
+    app.tracker.spawn(drive(task_app, task_run, writer, sink, plan).instrument(span).instrument(log_span.clone()));
 
     let keepalive = app.config.sse_keepalive;
     Ok(match (request.background, request.stream) {
@@ -273,17 +294,19 @@ async fn resolve_references(
     Ok(out)
 }
 
-/// The run task: drives the turn, persists, then publishes the terminal event.
-/// What a run does, besides writing: the turn, the request's toolbox markers, and what to store.
+/// What a run does, besides writing: the turn, the request's toolbox markers, what to store, and
+/// its `invoke_agent` span.
 struct Plan {
     turn: Turn,
     markers: Vec<Marker>,
     input: Vec<Item>,
     store: bool,
+    span: tracing::Span,
 }
 
+/// The run task: drives the turn, persists, then publishes the terminal event.
 async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
-    let Plan { mut turn, markers, input, store } = plan;
+    let Plan { mut turn, markers, input, store, span } = plan;
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
@@ -325,6 +348,7 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
             tracing::error!(response_id = %run.id, "could not store response: {e}");
         }
     }
+    telemetry::finish_invoke_agent(&span, &response);
     app.metrics.responses.with_label_values(&[response.status.as_str()]).inc();
     app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
     run.publish_final(sink.terminal.take(), response);
@@ -472,50 +496,6 @@ pub async fn delete(
     }
     match app.store.delete(user, &id).await.map_err(store_error)? {
         Lookup::Found(()) => Ok(Json(json!({"id": id, "object": "response.deleted", "deleted": true})).into_response()),
-        Lookup::Deleted => Err(ApiError::response_deleted(&id)),
-        Lookup::Missing => Err(ApiError::response_not_found(&id)),
-    }
-}
-
-/// `GET /responses/{id}/input_items`.
-pub async fn input_items(
-    State(app): State<AppState>,
-    Extension(platform): Extension<PlatformRequest>,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<HttpResponse, ApiError> {
-    let limit = match query.get("limit") {
-        None => 20,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_value",
-                    "'limit' must be between 1 and 100.",
-                    Some("limit"),
-                ));
-            }
-        },
-    };
-    let descending = match query.get("order").map(String::as_str) {
-        None | Some("desc") => true,
-        Some("asc") => false,
-        Some(_) => {
-            return Err(ApiError::bad_request("invalid_value", "'order' must be 'asc' or 'desc'.", Some("order")));
-        }
-    };
-    let page =
-        PageQuery { limit, descending, after: query.get("after").cloned(), before: query.get("before").cloned() };
-    let user = platform.user.partition();
-    match app.store.input_items(user, &id, &page).await.map_err(store_error)? {
-        Lookup::Found(p) => Ok(Json(json!({
-            "object": "list",
-            "first_id": p.data.first().and_then(Item::id),
-            "last_id": p.data.last().and_then(Item::id),
-            "has_more": p.has_more,
-            "data": p.data,
-        }))
-        .into_response()),
         Lookup::Deleted => Err(ApiError::response_deleted(&id)),
         Lookup::Missing => Err(ApiError::response_not_found(&id)),
     }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agenthost_agent::{Model, ScriptedModel};
+use agenthost_agent::{Model, ScriptedModel, Telemetry};
 use agenthost_identity::TokenProvider;
 use agenthost_model::{ModelConfig, Provider};
 use agenthost_store::MemoryStore;
@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::run::{Runs, StopReason};
+use crate::telemetry::ServerRecorder;
 
 /// Time reserved at the end of the drain budget for interrupted runs to write their terminal
 /// event and for streams to flush it.
@@ -35,15 +36,19 @@ pub fn build(
     identity_env: &dyn agenthost_identity::Env,
     toolbox_token: Option<Arc<dyn TokenProvider>>,
 ) -> Result<AppState, StartupError> {
+    let metrics = Metrics::new().map_err(|e| StartupError(format!("metrics: {e}")))?;
+    let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
     let model = build_model(&config, identity_env)?;
-    let toolboxes = build_toolboxes(&config, identity_env, toolbox_token)?;
+    let toolboxes = build_toolboxes(&config, identity_env, toolbox_token, telemetry.clone())?;
+    metrics.register_toolboxes(toolboxes.readiness().toolboxes.iter().map(|t| t.name.as_str()));
     Ok(Arc::new(App {
         store: Arc::new(MemoryStore::new(config.store)),
         model,
         toolboxes,
         runs: Runs::default(),
         health: Health::default(),
-        metrics: Metrics::new().map_err(|e| StartupError(format!("metrics: {e}")))?,
+        metrics,
+        telemetry,
         tracker: TaskTracker::new(),
         config,
     }))
@@ -95,6 +100,7 @@ fn build_toolboxes(
     config: &Config,
     env: &dyn agenthost_identity::Env,
     token: Option<Arc<dyn TokenProvider>>,
+    telemetry: Telemetry,
 ) -> Result<Arc<Toolboxes>, StartupError> {
     let t = &config.toolbox;
     let settings = ToolboxSettings {
@@ -111,6 +117,7 @@ fn build_toolboxes(
         allow_loopback_consent_links: t.allow_loopback_consent_links,
         client_name: config.platform.agent_name.clone().unwrap_or_else(|| "hosted-agent".into()),
         client_version: config.platform.agent_version.clone().unwrap_or_else(|| "1.0.0".into()),
+        telemetry,
         ..ToolboxSettings::default()
     };
     let has_endpoint = settings.project_endpoint.is_some() || settings.toolbox_endpoint.is_some();

@@ -85,12 +85,16 @@ fn item_key(id: &str) -> u64 {
     ITEM_HASHER.hash_one(id)
 }
 
+/// (user, conversation id).
+type ConversationKey = (Arc<str>, Arc<str>);
+
 #[derive(Default)]
 struct Inner {
     records: HashMap<Arc<str>, Entry>,
     /// Insertion order with write time; stale pairs (rewritten or deleted ids) are skipped.
     order: VecDeque<(Arc<str>, Instant)>,
-    conversations: HashMap<(Arc<str>, Arc<str>), Vec<Arc<str>>>,
+    /// Responses of each conversation, in creation order.
+    conversations: HashMap<ConversationKey, Vec<Arc<str>>>,
     /// Hash of an item id -> owning response id (verified on lookup).
     items: HashMap<u64, Arc<str>>,
     tombstones: HashMap<Arc<str>, Arc<str>>,
@@ -182,11 +186,8 @@ impl Inner {
             if hops > HISTORY_LIMIT * 10 {
                 break;
             }
-            current = entry
-                .previous
-                .as_deref()
-                .and_then(|p| self.records.get(p))
-                .filter(|prev| prev.user == entry.user);
+            current =
+                entry.previous.as_deref().and_then(|p| self.records.get(p)).filter(|prev| prev.user == entry.user);
         }
         out
     }

@@ -29,9 +29,11 @@ use rmcp::{ClientHandler, RoleClient};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::error::{self, ErrorClass, OpError};
-use crate::http::{HttpShared, PerRequest, ProxyHttp};
+use crate::error::{self, ErrorClass, OpError, rpc_class};
+use crate::http::{HttpShared, PerRequest, ProxyHttp, trace_headers};
+use crate::trace::{McpCall, Remote, inject_meta};
 
 /// Most pages of one `tools/list`.
 const MAX_PAGES: usize = 64;
@@ -108,6 +110,12 @@ type OpenFlight = Shared<BoxFuture<'static, Result<Arc<Conn>, OpError>>>;
 pub struct Endpoint {
     /// Toolbox name, the label of sources without a name.
     pub toolbox: String,
+    /// The toolbox's metric label: its name, or [`MARKER_LABEL`] for marker toolboxes.
+    ///
+    /// [`MARKER_LABEL`]: agenthost_agent::telemetry::MARKER_LABEL
+    pub label: Arc<str>,
+    /// Host and port, for span attributes.
+    pub peer: Remote,
     url: Arc<str>,
     http: Arc<HttpShared>,
     info: ClientConfig,
@@ -120,12 +128,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint at `url`; nothing is opened yet.
-    pub fn new(toolbox: String, url: String, http: Arc<HttpShared>, client: Implementation) -> Arc<Self> {
+    /// An endpoint at `url`, labelled `label` in metrics; nothing is opened yet.
+    pub fn new(toolbox: String, label: &str, url: String, http: Arc<HttpShared>, client: Implementation) -> Arc<Self> {
         let info = InitializeRequestParams::new(ClientCapabilities::default(), client)
             .with_protocol_version(ProtocolVersion::V_2025_06_18);
         Arc::new(Self {
             toolbox,
+            label: label.into(),
+            peer: Remote::of(&url),
             url: url.into(),
             http,
             info,
@@ -198,12 +208,23 @@ impl Endpoint {
     /// Sends one request on the shared connection under the caller's deadline and cancellation.
     /// A request that provably never left (closed connection) is re-sent once on a new
     /// connection; `reads` may also be re-sent when the connection died mid-request.
+    ///
+    /// The operation's span is current: its context goes out in the headers and in
+    /// `params._meta`, and it learns the JSON-RPC id and the session id.
     async fn request(
         self: &Arc<Self>,
         caller: &Caller,
-        request: ClientRequest,
+        mut request: ClientRequest,
         reads: bool,
     ) -> Result<ServerResult, OpError> {
+        let span = tracing::Span::current();
+        let mut caller = caller.clone();
+        if let Some(trace) = self.http.telemetry.current_trace() {
+            caller.per.trace = trace_headers(&trace);
+            inject_meta(&mut request, &trace);
+        }
+        caller.per.span = Some(span.clone());
+        let caller = &caller;
         let mut tries = 0;
         loop {
             tries += 1;
@@ -228,6 +249,7 @@ impl Endpoint {
                 }
             };
             let id = handle.id.clone();
+            span.record("jsonrpc.request.id", id.to_string());
             let outcome = tokio::select! {
                 biased;
                 () = cancelled(caller.cancel.as_ref()) => Err(ErrorClass::Cancelled),
@@ -282,12 +304,23 @@ impl Endpoint {
             let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
             let this = Arc::clone(self);
             let deadline = Instant::now() + self.http.request_timeout;
-            let per = PerRequest { deadline: Some(deadline), ..caller.per.clone() };
-            let task = tokio::spawn(async move {
-                let result = this.open(per, deadline).await;
-                this.opening.remove_if(&key, |_, (flight, _)| *flight == id);
-                result
-            });
+            let call = McpCall::start(&self.http.telemetry, &self.peer, "initialize", None, &self.toolbox);
+            let span = call.span().clone();
+            // The connection keeps the opener's values for its handshake messages: not the span,
+            // which would then never close.
+            let mut per = PerRequest { deadline: Some(deadline), span: None, ..caller.per.clone() };
+            if let Some(trace) = span.in_scope(|| self.http.telemetry.current_trace()) {
+                per.trace = trace_headers(&trace);
+            }
+            let task = tokio::spawn(
+                async move {
+                    let result = this.open(per, deadline).await;
+                    this.opening.remove_if(&key, |_, (flight, _)| *flight == id);
+                    call.finish(result.as_ref().err().map(op_error_type).as_deref(), rpc_code(&result));
+                    result
+                }
+                .instrument(span),
+            );
             let flight = task.map(|joined| joined.unwrap_or_else(|_| Err(ErrorClass::Closed.into()))).boxed().shared();
             (id, flight)
         });
@@ -296,7 +329,7 @@ impl Endpoint {
 
     async fn open(self: &Arc<Self>, per: PerRequest, deadline: Instant) -> Result<Arc<Conn>, OpError> {
         let transport = StreamableHttpClientTransport::with_client(
-            ProxyHttp::new(self.http.clone(), per),
+            ProxyHttp::new(self.http.clone(), per, self.label.clone()),
             StreamableHttpClientTransportConfig::with_uri(self.url.clone()).max_concurrent_requests(MAX_CONCURRENT),
         );
         let handler =
@@ -372,4 +405,21 @@ fn cancel_on_wire(peer: &Peer<RoleClient>, id: RequestId, per: &PerRequest, why:
         let send = peer.send_notification(ClientNotification::CancelledNotification(notification));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, send).await;
     });
+}
+
+/// The `error.type` of a failed operation before any consent interpretation: the JSON-RPC
+/// error's class, or the failure class.
+pub fn op_error_type(error: &OpError) -> String {
+    match error {
+        OpError::Rpc(data) => rpc_class(data).as_string(),
+        OpError::Class(class) => class.as_string(),
+    }
+}
+
+/// The JSON-RPC error code of a failed operation, if the peer answered with one.
+fn rpc_code<T>(result: &Result<T, OpError>) -> Option<i32> {
+    match result {
+        Err(OpError::Rpc(data)) => Some(data.code.0),
+        _ => None,
+    }
 }

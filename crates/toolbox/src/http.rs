@@ -41,25 +41,31 @@ pub struct PerRequest {
     pub trace: Vec<(HeaderName, HeaderValue)>,
     /// When retries must stop.
     pub deadline: Option<Instant>,
+    /// The MCP client span of the operation, which learns the session id here.
+    pub span: Option<tracing::Span>,
 }
 
 impl PerRequest {
     /// Header values from a request's context; values that are not valid headers are dropped.
     pub fn new(call_id: Option<&str>, trace: &agenthost_agent::TraceHeaders, deadline: Option<Instant>) -> Self {
-        let value = |v: Option<&String>| {
-            v.map(|s| s.trim()).filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok())
-        };
-        let mut headers = Vec::new();
-        for (name, v) in
-            [("traceparent", &trace.traceparent), ("tracestate", &trace.tracestate), ("baggage", &trace.baggage)]
-        {
-            if let Some(v) = value(v.as_ref()) {
-                headers.push((HeaderName::from_static(name), v));
-            }
-        }
         let call_id = call_id.map(str::trim).filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok());
-        Self { call_id, trace: headers, deadline }
+        Self { call_id, trace: trace_headers(trace), deadline, span: None }
     }
+}
+
+/// The valid, non-blank W3C trace headers of `trace`.
+pub fn trace_headers(trace: &agenthost_agent::TraceHeaders) -> Vec<(HeaderName, HeaderValue)> {
+    let value =
+        |v: Option<&String>| v.map(|s| s.trim()).filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok());
+    let mut headers = Vec::new();
+    for (name, v) in
+        [("traceparent", &trace.traceparent), ("tracestate", &trace.tracestate), ("baggage", &trace.baggage)]
+    {
+        if let Some(v) = value(v.as_ref()) {
+            headers.push((HeaderName::from_static(name), v));
+        }
+    }
+    headers
 }
 
 /// `Foundry-Features`: the mandatory flag, then the extras (comma list), without duplicates.
@@ -100,6 +106,8 @@ pub struct HttpShared {
     pub retry: RetryPolicy,
     /// Default deadline of a message without a [`PerRequest`].
     pub request_timeout: Duration,
+    /// Where retries are counted and trace context comes from.
+    pub telemetry: agenthost_agent::Telemetry,
 }
 
 /// The [`StreamableHttpClient`] of one connection.
@@ -108,12 +116,14 @@ pub struct ProxyHttp {
     shared: Arc<HttpShared>,
     /// Headers of the request that opened the connection, for the handshake messages.
     opener: Arc<PerRequest>,
+    /// The toolbox's metric label.
+    label: Arc<str>,
 }
 
 impl ProxyHttp {
-    /// A client for one connection opened on behalf of `opener`.
-    pub fn new(shared: Arc<HttpShared>, opener: PerRequest) -> Self {
-        Self { shared, opener: Arc::new(opener) }
+    /// A client for one connection of the toolbox labelled `label`, opened on behalf of `opener`.
+    pub fn new(shared: Arc<HttpShared>, opener: PerRequest, label: Arc<str>) -> Self {
+        Self { shared, opener: Arc::new(opener), label }
     }
 
     /// The per-request values of `message`: its own, or the opener's for handshake messages.
@@ -268,6 +278,9 @@ impl StreamableHttpClient for ProxyHttp {
         let started = Instant::now();
         let deadline =
             per.and_then(|p| p.deadline).filter(|d| *d > started).unwrap_or(started + self.shared.request_timeout);
+        if let (Some(span), Some(session)) = (per.and_then(|p| p.span.as_ref()), session_id.as_deref()) {
+            span.record("mcp.session.id", session);
+        }
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -299,6 +312,7 @@ impl StreamableHttpClient for ProxyHttp {
                         error = %crate::consent::redact_urls(&error.to_string()),
                         "retrying toolbox request"
                     );
+                    self.shared.telemetry.toolbox_retry(&self.label, &method);
                     tokio::time::sleep(delay).await;
                     continue;
                 }

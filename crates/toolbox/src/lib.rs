@@ -32,6 +32,7 @@ mod settings;
 mod state;
 mod toolbox;
 mod toolset;
+mod trace;
 
 pub use error::ErrorClass;
 pub use http::{MANDATORY_FEATURE, features_value};

@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agenthost_agent::{Preflight, RequestContext, ToolSet};
+use agenthost_agent::telemetry::MARKER_LABEL;
+use agenthost_agent::{Preflight, RequestContext, Telemetry, ToolSet};
 use agenthost_identity::TokenProvider;
 use http::HeaderValue;
 use parking_lot::Mutex;
@@ -39,6 +40,7 @@ pub struct Core {
     pub(crate) request_timeout: Duration,
     pub(crate) list_ttl: Duration,
     pub(crate) failure_ttl: Duration,
+    pub(crate) telemetry: Telemetry,
     changed: watch::Sender<u64>,
 }
 
@@ -122,6 +124,7 @@ impl Toolboxes {
             request_timeout,
             list_ttl: bounded(settings.list_ttl),
             failure_ttl: bounded(settings.failure_ttl),
+            telemetry: settings.telemetry.clone(),
             changed,
         });
         let mode = match layout {
@@ -136,13 +139,14 @@ impl Toolboxes {
                     features,
                     retry,
                     request_timeout,
+                    telemetry: settings.telemetry.clone(),
                 });
                 let client = Implementation::new(settings.client_name.clone(), settings.client_version.clone());
                 let registered = toolboxes
                     .into_iter()
                     .map(|(name, version, url)| {
                         let is_required = required.iter().any(|r| r.eq_ignore_ascii_case(&name));
-                        let ep = Endpoint::new(name.clone(), url, http.clone(), client.clone());
+                        let ep = Endpoint::new(name.clone(), &name, url, http.clone(), client.clone());
                         Toolbox::new(name, version, Kind::Registered { required: is_required }, ep, core.clone())
                     })
                     .collect();
@@ -338,7 +342,7 @@ impl Toolboxes {
             return Ok(tb.clone());
         }
         let url = names::proxy_url(project, &name, m.version.as_deref());
-        let ep = Endpoint::new(name.clone(), url, enabled.http.clone(), enabled.client.clone());
+        let ep = Endpoint::new(name.clone(), MARKER_LABEL, url, enabled.http.clone(), enabled.client.clone());
         let tb = Toolbox::new(name, m.version.clone(), Kind::Marker, ep, self.core.clone());
         lazy.entries.insert(key, (tb.clone(), tick));
         if lazy.entries.len() > self.max_lazy

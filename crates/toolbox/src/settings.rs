@@ -128,6 +128,9 @@ pub struct ToolboxSettings {
     pub client_version: String,
     /// Most toolboxes opened lazily from markers that are kept at once (LRU beyond that).
     pub max_lazy_toolboxes: usize,
+    /// Where listing, consent, retry and MCP metrics go, and the trace context of outbound
+    /// requests comes from.
+    pub telemetry: agenthost_agent::Telemetry,
 }
 
 impl Default for ToolboxSettings {
@@ -149,6 +152,7 @@ impl Default for ToolboxSettings {
             client_name: "hosted-agent".to_owned(),
             client_version: "1.0.0".to_owned(),
             max_lazy_toolboxes: 64,
+            telemetry: agenthost_agent::Telemetry::none(),
         }
     }
 }

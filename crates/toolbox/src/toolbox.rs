@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use agenthost_agent::telemetry::ListingOutcome;
 use agenthost_agent::{ConsentRequest, RequestContext, UserKey};
 use dashmap::DashMap;
 use futures::FutureExt;
@@ -25,6 +26,7 @@ use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::client::{Caller, Endpoint};
 use crate::consent::{self, Signal};
@@ -32,6 +34,7 @@ use crate::error::{ErrorClass, OpError, rpc_class};
 use crate::http::PerRequest;
 use crate::registry::Core;
 use crate::state::Status;
+use crate::trace::McpCall;
 
 /// Per-toolbox bound of remembered users before expired entries are pruned.
 const MAX_USERS: usize = 10_000;
@@ -132,21 +135,50 @@ impl Toolbox {
         })
     }
 
-    /// Lists the toolbox as `caller` and interprets failures (consent, hard errors).
+    /// Lists the toolbox as `caller` and interprets failures (consent, hard errors), in a
+    /// `tools/list` span; counts the listing by outcome.
     pub(crate) async fn list_as(self: &Arc<Self>, caller: &Caller) -> Outcome {
-        match self.endpoint.list_tools(caller).await {
-            Ok(tools) => Outcome::Tools(Arc::new(
-                tools
-                    .into_iter()
-                    .map(|t| ListedTool {
-                        name: t.name.into_owned(),
-                        description: t.description.map(|d| d.into_owned()).or(t.title).unwrap_or_default(),
-                        schema: Value::Object(t.input_schema.as_ref().clone()),
-                    })
-                    .collect(),
-            )),
-            Err(error) => self.failure(error),
+        let call = McpCall::start(&self.core.telemetry, &self.endpoint.peer, "tools/list", None, &self.name);
+        let (outcome, rpc_code) = async {
+            match self.endpoint.list_tools(caller).await {
+                Ok(tools) => (
+                    Outcome::Tools(Arc::new(
+                        tools
+                            .into_iter()
+                            .map(|t| ListedTool {
+                                name: t.name.into_owned(),
+                                description: t.description.map(|d| d.into_owned()).or(t.title).unwrap_or_default(),
+                                schema: Value::Object(t.input_schema.as_ref().clone()),
+                            })
+                            .collect(),
+                    )),
+                    None,
+                ),
+                Err(error) => {
+                    let code = match &error {
+                        OpError::Rpc(data) => Some(data.code.0),
+                        OpError::Class(_) => None,
+                    };
+                    (self.failure(error), code)
+                }
+            }
         }
+        .instrument(call.span().clone())
+        .await;
+        let (error, listing) = match &outcome {
+            Outcome::Tools(_) => (None, ListingOutcome::Ok),
+            Outcome::Consent { consents, .. } if !consents.is_empty() => {
+                (Some(ErrorClass::ConsentRequired.as_string()), ListingOutcome::ConsentRequired)
+            }
+            Outcome::Consent { broken, .. } => (
+                Some(broken.first().map_or(ErrorClass::InvalidConsentLink, |b| b.1).as_string()),
+                ListingOutcome::Error,
+            ),
+            Outcome::Failed(class) => (Some(class.as_string()), ListingOutcome::Error),
+        };
+        self.core.telemetry.toolbox_listing(&self.endpoint.label, listing);
+        call.finish(error.as_deref(), rpc_code);
+        outcome
     }
 
     /// Interprets a failed listing.
@@ -194,12 +226,15 @@ impl Toolbox {
             Lookup::Wait(flight) => flight,
         };
         let deadline = self.deadline(ctx, now);
-        tokio::select! {
+        let gave_up = tokio::select! {
             biased;
-            () = ctx.cancel.cancelled() => Outcome::Failed(ErrorClass::Cancelled),
-            () = tokio::time::sleep_until(deadline) => Outcome::Failed(ErrorClass::Timeout),
-            outcome = flight => outcome,
-        }
+            () = ctx.cancel.cancelled() => ErrorClass::Cancelled,
+            () = tokio::time::sleep_until(deadline) => ErrorClass::Timeout,
+            outcome = flight => return outcome,
+        };
+        // The listing goes on without this request (and is counted again when it ends).
+        self.core.telemetry.toolbox_listing(&self.endpoint.label, ListingOutcome::Deferred);
+        Outcome::Failed(gave_up)
     }
 
     /// The shared outcome of a pre-registered toolbox, when its state decides for everyone:
@@ -246,11 +281,16 @@ impl Toolbox {
         };
         let this = Arc::clone(self);
         let user = ctx.user.clone();
-        let task = tokio::spawn(async move {
-            let outcome = this.list_as(&caller).await;
-            this.finish_flight(&user, id, &outcome, generation);
-            outcome
-        });
+        // The listing's span belongs to the request that started it.
+        let task = tokio::spawn(
+            async move {
+                let outcome = this.list_as(&caller).await;
+                this.finish_flight(&user, id, &outcome, generation);
+                outcome
+            }
+            .instrument(tracing::Span::current())
+            .instrument(ctx.log_span.clone()),
+        );
         let flight = task.map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed))).boxed().shared();
         slot.flight = Some((id, flight.clone()));
         Lookup::Wait(flight)

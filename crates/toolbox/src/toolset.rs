@@ -4,10 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use agenthost_agent::telemetry::MARKER_LABEL;
 use agenthost_agent::{ConsentRequest, Preflight, RequestContext, ToolCall, ToolOutcome, ToolSet, ToolSpec};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::client::Caller;
 use crate::consent::{self, Signal};
@@ -16,14 +18,19 @@ use crate::http::PerRequest;
 use crate::names::ToolNamer;
 use crate::registry::Core;
 use crate::settings::ConsentMode;
-use crate::toolbox::{Outcome, Toolbox};
+use crate::toolbox::{Kind, Outcome, Toolbox};
+use crate::trace::McpCall;
 
 /// Longest tool error text given to the model.
 const MAX_ERROR_TEXT: usize = 1000;
 
 enum Target {
-    Tool { toolbox: Arc<Toolbox>, original: String },
-    SignIn(ConsentRequest),
+    Tool {
+        toolbox: Arc<Toolbox>,
+        original: String,
+    },
+    /// A sign-in placeholder (on-use consent) and its toolbox's metric label.
+    SignIn(ConsentRequest, Arc<str>),
 }
 
 /// The tools of one request.
@@ -72,7 +79,10 @@ pub(crate) fn build(
                         continue;
                     }
                     match core.consent_mode {
-                        ConsentMode::Eager => consents.push(c),
+                        ConsentMode::Eager => {
+                            core.telemetry.consent_requested(&toolbox.endpoint.label);
+                            consents.push(c);
+                        }
                         ConsentMode::OnUse => {
                             let name = namer.assign(&toolbox.name, &format!("{}_sign_in", c.server_label));
                             specs.push(ToolSpec {
@@ -84,7 +94,7 @@ pub(crate) fn build(
                                 parameters: json!({"type": "object", "properties": {}}),
                                 server_label: Some(toolbox.name.clone()),
                             });
-                            targets.insert(name, Target::SignIn(c));
+                            targets.insert(name, Target::SignIn(c, toolbox.endpoint.label.clone()));
                         }
                     }
                 }
@@ -108,7 +118,10 @@ impl ToolSet for RequestTools {
     async fn invoke(&self, ctx: &RequestContext, call: &ToolCall) -> ToolOutcome {
         match self.targets.get(&call.name) {
             None => ToolOutcome::Error(format!("tool '{}' is not available", call.name)),
-            Some(Target::SignIn(consent)) => ToolOutcome::ConsentRequired(vec![consent.clone()]),
+            Some(Target::SignIn(consent, label)) => {
+                self.core.telemetry.consent_requested(label);
+                ToolOutcome::ConsentRequired(vec![consent.clone()])
+            }
             Some(Target::Tool { toolbox, original }) => match parse_arguments(&call.arguments) {
                 Ok(arguments) => toolbox.invoke(ctx, original, arguments).await,
                 Err(message) => ToolOutcome::Error(message),
@@ -139,7 +152,7 @@ fn parse_arguments(text: &str) -> Result<JsonObject, String> {
 }
 
 impl Toolbox {
-    /// Runs one call for the request's user.
+    /// Runs one call for the request's user, in a `tools/call {tool}` span.
     pub(crate) async fn invoke(
         self: &Arc<Self>,
         ctx: &RequestContext,
@@ -153,15 +166,28 @@ impl Toolbox {
             deadline,
             cancel: Some(ctx.cancel.clone()),
         };
-        let error = match self.endpoint.call_tool(&caller, original, arguments).await {
-            Ok(result) => return render(result),
+        let tool_label = if self.kind == Kind::Marker { MARKER_LABEL } else { original };
+        let call = McpCall::start(
+            &self.core.telemetry,
+            &self.endpoint.peer,
+            "tools/call",
+            Some((original, tool_label)),
+            &self.name,
+        );
+        let result = self.endpoint.call_tool(&caller, original, arguments).instrument(call.span().clone()).await;
+        let error = match result {
+            Ok(result) => {
+                let outcome = render(result);
+                call.finish(matches!(outcome, ToolOutcome::Error(_)).then_some("tool_error"), None);
+                return outcome;
+            }
             Err(error) => error,
         };
         match error {
             OpError::Rpc(data) => {
                 let signal =
                     consent::parse(&self.name, data.code.0, &data.message, data.data.as_ref(), self.core.links);
-                match signal {
+                let (outcome, class) = match signal {
                     Signal::Consent { consents, .. } if !consents.is_empty() => {
                         for c in &consents {
                             tracing::info!(
@@ -170,32 +196,37 @@ impl Toolbox {
                                 link = %consent::redact_link(&c.consent_link),
                                 "tool call needs consent"
                             );
+                            self.core.telemetry.consent_requested(&self.endpoint.label);
                         }
-                        ToolOutcome::ConsentRequired(consents)
+                        (ToolOutcome::ConsentRequired(consents), ErrorClass::ConsentRequired)
                     }
                     Signal::Consent { .. } => {
                         tracing::warn!(toolbox = %self.name, "consent requested with an invalid link");
-                        ToolOutcome::Error(
-                            "The tool's source asked the user to sign in but sent an unusable sign-in link.".into(),
-                        )
+                        let message = "The tool's source asked the user to sign in but sent an unusable sign-in link.";
+                        (ToolOutcome::Error(message.into()), ErrorClass::InvalidConsentLink)
                     }
                     Signal::Hard { .. } | Signal::None => {
-                        if rpc_class(&data) == ErrorClass::NotFound {
+                        let class = rpc_class(&data);
+                        if class == ErrorClass::NotFound {
                             self.endpoint.invalidate();
                         }
-                        ToolOutcome::Error(format!(
-                            "The tool failed: {}",
-                            truncate(&consent::redact_urls(&data.message))
-                        ))
+                        let message = format!("The tool failed: {}", truncate(&consent::redact_urls(&data.message)));
+                        (ToolOutcome::Error(message), class)
                     }
-                }
+                };
+                call.finish(Some(&class.as_string()), Some(data.code.0));
+                outcome
             }
-            OpError::Class(ErrorClass::Auth) => self.after_auth_failure(ctx).await,
+            OpError::Class(ErrorClass::Auth) => {
+                call.finish(Some(&ErrorClass::Auth.as_string()), None);
+                self.after_auth_failure(ctx).await
+            }
             OpError::Class(class) => {
                 if class == ErrorClass::NotFound {
                     self.endpoint.invalidate();
                 }
                 tracing::warn!(toolbox = %self.name, tool = %original, error = %class, "tool call failed");
+                call.finish(Some(&class.as_string()), None);
                 ToolOutcome::Error(format!("The tool call failed: {}.", class.describe()))
             }
         }
@@ -207,6 +238,9 @@ impl Toolbox {
         tracing::warn!(toolbox = %self.name, "toolbox rejected the authorization of a call; re-listing for the user");
         match self.relist_user(ctx).await {
             Outcome::Consent { consents, .. } if !consents.is_empty() => {
+                for _ in &consents {
+                    self.core.telemetry.consent_requested(&self.endpoint.label);
+                }
                 ToolOutcome::ConsentRequired(consents)
             }
             Outcome::Tools(_) => ToolOutcome::Error(
