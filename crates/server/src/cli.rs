@@ -201,6 +201,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_TOOLBOX_REQUEST_TIMEOUT", value_name = "SECONDS")]
     pub toolbox_request_timeout: Option<String>,
 
+    /// Milliseconds a request waits for its user's retry of a Degraded toolbox before going on
+    /// without it (the retry continues in the background) [default: 1000].
+    #[arg(long, env = "AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS", value_name = "MS")]
+    pub toolbox_degraded_wait_ms: Option<String>,
+
     /// Accept http consent links on loopback hosts (demos and tests): true or false [default: false].
     #[arg(long, env = "AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS", value_name = "BOOL")]
     pub allow_loopback_consent_links: Option<String>,

@@ -106,6 +106,8 @@ pub struct ToolboxConfig {
     pub startup_timeout: Duration,
     /// `AGENTHOST_TOOLBOX_REQUEST_TIMEOUT`.
     pub request_timeout: Duration,
+    /// `AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS`.
+    pub degraded_wait: Duration,
     /// `AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS`.
     pub allow_loopback_consent_links: bool,
     /// `FOUNDRY_AGENT_TOOLSET_FEATURES`.
@@ -368,6 +370,14 @@ impl Config {
                 "AGENTHOST_TOOLBOX_REQUEST_TIMEOUT",
                 Duration::from_secs(30),
                 |v| positive(v).map(Duration::from_secs),
+            )?,
+            degraded_wait: r.parse(
+                &args.toolbox_degraded_wait_ms,
+                "toolbox_degraded_wait_ms",
+                "--toolbox-degraded-wait-ms",
+                "AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS",
+                Duration::from_secs(1),
+                |v| v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".to_string()),
             )?,
             allow_loopback_consent_links: r.parse(
                 &args.allow_loopback_consent_links,

@@ -113,6 +113,7 @@ fn build_toolboxes(
         approval: t.require_approval.parse().map_err(|e| StartupError(format!("AGENTHOST_REQUIRE_APPROVAL: {e}")))?,
         startup_timeout: t.startup_timeout,
         request_timeout: t.request_timeout,
+        degraded_wait: t.degraded_wait,
         extra_features: t.extra_features.clone(),
         allow_loopback_consent_links: t.allow_loopback_consent_links,
         client_name: config.platform.agent_name.clone().unwrap_or_else(|| "hosted-agent".into()),

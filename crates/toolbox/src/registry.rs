@@ -40,6 +40,7 @@ pub struct Core {
     pub(crate) request_timeout: Duration,
     pub(crate) list_ttl: Duration,
     pub(crate) failure_ttl: Duration,
+    pub(crate) degraded_wait: Duration,
     pub(crate) telemetry: Telemetry,
     changed: watch::Sender<u64>,
 }
@@ -124,6 +125,7 @@ impl Toolboxes {
             request_timeout,
             list_ttl: bounded(settings.list_ttl),
             failure_ttl: bounded(settings.failure_ttl),
+            degraded_wait: bounded(settings.degraded_wait),
             telemetry: settings.telemetry.clone(),
             changed,
         });

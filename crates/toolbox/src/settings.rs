@@ -118,6 +118,12 @@ pub struct ToolboxSettings {
     pub list_ttl: Duration,
     /// How long a hard per-(toolbox, user) listing failure is remembered.
     pub failure_ttl: Duration,
+    /// How long a request waits for its user's retry of a `Degraded` toolbox (one that fails for
+    /// the container too) before going on without it; the retry continues in the background and
+    /// its result serves the user's next request. Only the request that starts the retry waits,
+    /// and only when the container's failure is one a user's identity may fix (auth, a 4xx, a
+    /// protocol error): an unreachable or hanging toolbox (timeout, connect, 5xx) holds no request.
+    pub degraded_wait: Duration,
     /// `FOUNDRY_AGENT_TOOLSET_FEATURES`, merged into `Foundry-Features`.
     pub extra_features: Option<String>,
     /// Accept `http` consent links to loopback hosts (local demos with the mock proxy).
@@ -147,6 +153,7 @@ impl Default for ToolboxSettings {
             request_timeout: Duration::from_secs(30),
             list_ttl: Duration::from_secs(300),
             failure_ttl: Duration::from_secs(5),
+            degraded_wait: Duration::from_secs(1),
             extra_features: None,
             allow_loopback_consent_links: false,
             client_name: "hosted-agent".to_owned(),

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use agenthost_agent::telemetry::ListingOutcome;
 use agenthost_agent::{ConsentRequest, RequestContext, UserKey};
@@ -26,6 +27,8 @@ use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
+
+use crate::state::ToolboxState;
 use tracing::Instrument;
 
 use crate::client::{Caller, Endpoint};
@@ -112,7 +115,8 @@ pub struct Toolbox {
 
 enum Lookup {
     Ready(Outcome),
-    Wait(Flight),
+    /// A listing in flight, and whether this request started it.
+    Wait(Flight, bool),
 }
 
 impl Toolbox {
@@ -221,20 +225,43 @@ impl Toolbox {
             return shared;
         }
         let lookup = self.lookup_or_start(ctx, now, generation);
-        let flight = match lookup {
+        let (flight, started) = match lookup {
             Lookup::Ready(outcome) => return outcome,
-            Lookup::Wait(flight) => flight,
+            Lookup::Wait(flight, started) => (flight, started),
         };
-        let deadline = self.deadline(ctx, now);
+        let mut deadline = self.deadline(ctx, now);
+        let degraded = self.degraded_class();
+        if let Some(class) = degraded {
+            // W1: a toolbox that fails for the container too must not hold this user's requests.
+            // When it is unreachable or hanging, no request waits for the user's retry (it runs
+            // in the background and serves the next request); when the failure may be one a
+            // user's identity fixes, the request that started the retry waits briefly.
+            let unreachable =
+                matches!(class, ErrorClass::Timeout | ErrorClass::Connect | ErrorClass::Network | ErrorClass::Closed)
+                    || matches!(class, ErrorClass::Http(status) if status >= 500);
+            let budget = if started && !unreachable { self.core.degraded_wait } else { Duration::ZERO };
+            deadline = deadline.min(now + budget);
+        }
         let gave_up = tokio::select! {
             biased;
-            () = ctx.cancel.cancelled() => ErrorClass::Cancelled,
-            () = tokio::time::sleep_until(deadline) => ErrorClass::Timeout,
             outcome = flight => return outcome,
+            () = ctx.cancel.cancelled() => ErrorClass::Cancelled,
+            // Not waiting (longer) for a degraded toolbox: report why it is degraded.
+            () = tokio::time::sleep_until(deadline) => degraded.unwrap_or(ErrorClass::Timeout),
         };
         // The listing goes on without this request (and is counted again when it ends).
         self.core.telemetry.toolbox_listing(&self.endpoint.label, ListingOutcome::Deferred);
         Outcome::Failed(gave_up)
+    }
+
+    /// Why a pre-registered toolbox is `Degraded` (failing for the container identity for a
+    /// reason other than consent), if it is.
+    fn degraded_class(&self) -> Option<ErrorClass> {
+        if self.kind == Kind::Marker {
+            return None;
+        }
+        let status = self.status.lock();
+        (status.state == ToolboxState::Degraded).then(|| status.last_error.unwrap_or(ErrorClass::Upstream))
     }
 
     /// The shared outcome of a pre-registered toolbox, when its state decides for everyone:
@@ -269,7 +296,7 @@ impl Toolbox {
             _ => {}
         }
         if let Some((_, flight)) = &slot.flight {
-            return Lookup::Wait(flight.clone());
+            return Lookup::Wait(flight.clone(), false);
         }
         let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
         let deadline = now + self.core.request_timeout;
@@ -293,7 +320,7 @@ impl Toolbox {
         );
         let flight = task.map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed))).boxed().shared();
         slot.flight = Some((id, flight.clone()));
-        Lookup::Wait(flight)
+        Lookup::Wait(flight, true)
     }
 
     /// Records a finished per-user listing and ends its flight.

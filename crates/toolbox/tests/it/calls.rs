@@ -7,11 +7,7 @@ use agenthost_agent::ToolOutcome;
 use agenthost_mock_proxy::{Auth, FaultSpec, Mode, Scenario, SourceSpec, ToolSpec, ToolboxSpec};
 use agenthost_toolbox::{ApprovalPolicy, ToolboxState};
 
-use crate::support::{Setup, call, ctx, eventually, names, within};
-
-fn only(methods: &[&str]) -> Option<Vec<String>> {
-    Some(methods.iter().map(|m| (*m).to_owned()).collect())
-}
+use crate::support::{Setup, call, ctx, eventually, names, only, within};
 
 /// `tb`: echo, a failing tool, and `read_calendar` needing consent at call time.
 fn callable(mode: Mode, faults: Vec<FaultSpec>) -> Scenario {

@@ -187,3 +187,8 @@ pub fn names(tools: &Arc<dyn ToolSet>) -> Vec<String> {
 pub fn call(name: &str, arguments: &str) -> agenthost_agent::ToolCall {
     agenthost_agent::ToolCall { call_id: "call_1".into(), name: name.into(), arguments: arguments.into() }
 }
+
+/// A fault filter matching only these JSON-RPC methods.
+pub fn only(methods: &[&str]) -> Option<Vec<String>> {
+    Some(methods.iter().map(|m| (*m).to_owned()).collect())
+}

@@ -10,7 +10,7 @@ use agenthost_mock_proxy::{
 };
 use agenthost_toolbox::{ConsentMode, ToolboxState};
 
-use crate::support::{Setup, call, ctx, eventually, names, within};
+use crate::support::{Setup, call, ctx, eventually, names, only, within};
 
 /// `tb`: echo (no auth) + send_email (consent at list time).
 fn gated(mode: Mode) -> Scenario {
@@ -279,5 +279,57 @@ async fn on_use_mode_offers_sign_in_placeholders() {
         other => panic!("expected consent, got {other:?}"),
     }
     assert_eq!(setup.calls(), 0, "the placeholder never reaches the proxy");
+    setup.toolboxes.shutdown().await;
+}
+
+/// W1: a pre-registered toolbox that hangs for everyone never holds a user's request: the
+/// user's retry runs in the background; other toolboxes' tools are served meanwhile.
+#[tokio::test]
+async fn a_hanging_degraded_toolbox_never_holds_requests() {
+    let hang = FaultSpec { methods: only(&["tools/list"]), hang: true, ..FaultSpec::default() };
+    let mut stuck = ToolboxSpec::new("stuck").source(SourceSpec::new("slow", Auth::None).tool(ToolSpec::echo("slow")));
+    stuck.faults = vec![hang];
+    let fast = ToolboxSpec::new("fast").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")));
+    let scenario = Scenario::new(Mode::Stateless).toolbox(fast).toolbox(stuck);
+    let setup = Setup::started(scenario, |s, _| {
+        s.toolboxes = vec!["fast".into(), "stuck".into()];
+        s.startup_timeout = Duration::from_millis(200);
+        s.degraded_wait = Duration::from_secs(3);
+    })
+    .await;
+    for n in 0..2 {
+        let t = std::time::Instant::now();
+        let (tools, preflight) = setup.resolve(&ctx("alice")).await;
+        assert!(t.elapsed() < Duration::from_millis(500), "request {n} waited {:?}", t.elapsed());
+        assert_eq!(tools.specs().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["echo"]);
+        assert_eq!(preflight.list_errors, [("stuck".to_string(), "timeout".to_string())]);
+    }
+    // The user's retry did go out, in the background.
+    eventually(|| setup.lists_by("alice") == 1).await;
+    setup.toolboxes.shutdown().await;
+}
+
+/// A toolbox the container may not list (403) but the user may: the request that starts the
+/// user's retry waits for it and gets the user's tools.
+#[tokio::test]
+async fn a_degraded_toolbox_is_listed_with_the_users_identity() {
+    let deny = FaultSpec {
+        user: Some("container".into()),
+        methods: only(&["tools/list"]),
+        http_statuses: vec![403; 64],
+        ..FaultSpec::default()
+    };
+    let mut tb = ToolboxSpec::new("obo").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")));
+    tb.faults = vec![deny];
+    let setup = Setup::started(Scenario::new(Mode::Stateless).toolbox(tb), |s, _| {
+        s.toolboxes = vec!["obo".into()];
+        s.degraded_wait = Duration::from_secs(3);
+    })
+    .await;
+    assert_eq!(setup.toolboxes.readiness().toolboxes[0].state, ToolboxState::Degraded);
+    let (tools, preflight) = setup.resolve(&ctx("alice")).await;
+    assert_eq!(tools.specs().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["echo"]);
+    assert!(preflight.list_errors.is_empty(), "{:?}", preflight.list_errors);
+    assert_eq!(setup.lists_by("alice"), 1);
     setup.toolboxes.shutdown().await;
 }

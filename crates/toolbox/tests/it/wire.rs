@@ -8,11 +8,7 @@ use agenthost_mock_proxy::{Auth, FaultSpec, Mode, Scenario, SourceSpec, ToolSpec
 use agenthost_toolbox::ToolboxState;
 use serde_json::json;
 
-use crate::support::{Setup, TRACEPARENT, call, ctx, names, wait_for, within};
-
-fn only(methods: &[&str]) -> Option<Vec<String>> {
-    Some(methods.iter().map(|m| (*m).to_owned()).collect())
-}
+use crate::support::{Setup, TRACEPARENT, call, ctx, names, only, wait_for, within};
 
 fn echo_box(mode: Mode, faults: Vec<FaultSpec>) -> Scenario {
     let mut tb = ToolboxSpec::new("tb").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo")));
