@@ -424,6 +424,13 @@ async fn consent_items_are_kept_in_history() {
     let s = server_for(&proxy, "demo", &[]).await;
     let (_, _, first) = s.post(&json!({"input": SEND}), &pairs(&as_user("jo", 1))).await;
     assert_eq!(first["status"], "incomplete");
+    // W22: asking again in the same chain carries the same consent-request id (a fresh link).
+    let (_, _, again) =
+        s.post(&json!({"input": SEND, "previous_response_id": first["id"]}), &pairs(&as_user("jo", 9))).await;
+    assert_eq!(again["output"][0]["id"], first["output"][0]["id"]);
+    let (_, _, other_user) =
+        s.post(&json!({"input": SEND, "previous_response_id": null}), &pairs(&as_user("kim", 1))).await;
+    assert_ne!(other_user["output"][0]["id"], first["output"][0]["id"]);
     proxy.grant("jo", "send_email");
     let (_, _, second) =
         s.post(&json!({"input": SEND, "previous_response_id": first["id"]}), &pairs(&as_user("jo", 2))).await;

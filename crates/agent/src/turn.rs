@@ -12,7 +12,7 @@ use futures::future::join_all;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::context::RequestContext;
+use crate::context::{RequestContext, UserKey};
 use crate::model::{Model, ModelEvent, ModelRequest};
 use crate::spans;
 use crate::tools::{ConsentRequest, ToolCall, ToolOutcome, ToolSet};
@@ -75,7 +75,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
 
     if !preflight.consents.is_empty() {
         emit_list_errors(writer, sink, &preflight.list_errors);
-        emit_consents(writer, sink, preflight.consents);
+        emit_consents(writer, sink, &ctx.user, preflight.consents);
         writer.incomplete(sink, None, None);
         return TurnEnd::Finished;
     }
@@ -101,7 +101,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
             _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
             outcomes = join_all(outcomes) => outcomes,
         };
-        if record_outcomes(writer, sink, &mut request, &calls, outcomes, usage) {
+        if record_outcomes(writer, sink, &ctx.user, &mut request, &calls, outcomes, usage) {
             return TurnEnd::Finished;
         }
     }
@@ -150,7 +150,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
             _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
             outcomes = join_all(invocations) => outcomes,
         };
-        if record_outcomes(writer, sink, &mut request, &free, outcomes, usage) {
+        if record_outcomes(writer, sink, &ctx.user, &mut request, &free, outcomes, usage) {
             return TurnEnd::Finished;
         }
         if !gated.is_empty() {
@@ -294,6 +294,7 @@ async fn stream_step(
 fn record_outcomes(
     writer: &mut ResponseWriter,
     sink: &mut dyn EventSink,
+    user: &UserKey,
     request: &mut ModelRequest,
     calls: &[ToolCall],
     outcomes: Vec<ToolOutcome>,
@@ -323,7 +324,7 @@ fn record_outcomes(
     if consents.is_empty() {
         return false;
     }
-    emit_consents(writer, sink, consents);
+    emit_consents(writer, sink, user, consents);
     writer.incomplete(sink, None, usage);
     true
 }
@@ -353,14 +354,20 @@ fn emit_list_errors(writer: &mut ResponseWriter, sink: &mut dyn EventSink, error
 }
 
 /// One `oauth_consent_request` per distinct (server_label, link), in first-seen order.
-fn emit_consents(writer: &mut ResponseWriter, sink: &mut dyn EventSink, consents: Vec<ConsentRequest>) {
+/// One `oauth_consent_request` per distinct (source, sign-in endpoint), in first-seen order. The
+/// item id is derived from (user, source, link without its query) within the response's
+/// partition, so a re-sent turn that asks for the same consent again carries the same id (W22):
+/// clients and later turns can tell "already asked" from a new request.
+fn emit_consents(writer: &mut ResponseWriter, sink: &mut dyn EventSink, user: &UserKey, consents: Vec<ConsentRequest>) {
     let mut seen = HashSet::new();
     for c in consents {
-        if !seen.insert((c.server_label.clone(), c.consent_link.clone())) {
+        let endpoint = c.consent_link.split(['?', '#']).next().unwrap_or_default().to_string();
+        if !seen.insert((c.server_label.clone(), endpoint.clone())) {
             continue;
         }
+        let response_id = writer.response().id.clone();
         let item = Item::OAuthConsentRequest(OAuthConsentRequestItem {
-            id: writer.new_item_id(id::OAUTH_CONSENT_REQUEST),
+            id: id::stable_id(id::OAUTH_CONSENT_REQUEST, &response_id, &[user.partition(), &c.server_label, &endpoint]),
             consent_link: c.consent_link,
             server_label: c.server_label,
             response_id: None,

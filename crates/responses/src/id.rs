@@ -53,6 +53,26 @@ pub fn new_id(prefix: &str, hint: Option<&str>) -> String {
     id
 }
 
+/// An id with `prefix` in the partition of `hint` whose entropy part is derived from `key`, so
+/// the same key gives the same id within one partition (a conversation or response chain).
+pub fn stable_id(prefix: &str, hint: &str, key: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let partition = partition_of(hint).unwrap_or_else(|| "000000000000000000".to_string());
+    let mut hasher = Sha256::new();
+    for part in key {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    let digest = hasher.finalize();
+    let mut id = String::with_capacity(prefix.len() + 1 + BODY_LEN);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&partition);
+    id.extend(digest.iter().map(|b| ALNUM[usize::from(*b) % ALNUM.len()] as char));
+    id
+}
+
 /// The 18-character partition key of an id, or `None` when `id` is not a well-formed id.
 pub fn partition_of(id: &str) -> Option<String> {
     let (_, body) = split(id)?;
@@ -139,6 +159,17 @@ mod tests {
         }
         let wrong_chars = format!("caresp_{}", "-".repeat(50));
         assert!(!is_valid(&wrong_chars, None));
+    }
+
+    #[test]
+    fn stable_ids_are_well_formed_and_keyed() {
+        let rid = new_id(RESPONSE, None);
+        let a = stable_id(OAUTH_CONSENT_REQUEST, &rid, &["alice", "send_email"]);
+        assert!(is_valid(&a, Some(OAUTH_CONSENT_REQUEST)), "{a}");
+        assert_eq!(partition_of(&a), partition_of(&rid));
+        assert_eq!(a, stable_id(OAUTH_CONSENT_REQUEST, &new_id(RESPONSE, Some(&rid)), &["alice", "send_email"]));
+        assert_ne!(a, stable_id(OAUTH_CONSENT_REQUEST, &rid, &["bob", "send_email"]));
+        assert_ne!(a, stable_id(OAUTH_CONSENT_REQUEST, &rid, &["alicesend", "_email"]));
     }
 
     #[test]
