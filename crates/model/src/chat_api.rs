@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use agenthost_agent::{Model, ModelError, ModelEvent, ModelRequest, ModelStream, RequestContext};
 use agenthost_responses::Usage;
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::config::{ModelConfig, ModelConfigError};
-use crate::error::{Failure, Scrubber, codes, from_stream_error};
+use crate::error::{Failure, Scrubber, from_stream_error};
 use crate::http::Endpoint;
-use crate::mapping::{chat_messages, chat_tool_choice, chat_tools};
-use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, run, truncated};
+use crate::mapping::{chat_messages, chat_tool_choice, chat_tools, insert_common_options};
+use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, start_stream, truncated};
 
 /// The Chat Completions backend; provider name `openai-chat`.
 #[derive(Debug)]
@@ -47,16 +46,8 @@ impl OpenAiChat {
             if let Some(choice) = request.tool_choice.as_ref().and_then(chat_tool_choice) {
                 body.insert("tool_choice".into(), choice);
             }
-            if let Some(parallel) = request.parallel_tool_calls {
-                body.insert("parallel_tool_calls".into(), json!(parallel));
-            }
         }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
+        insert_common_options(&mut body, request);
         if let Some(m) = request.max_output_tokens {
             body.insert("max_completion_tokens".into(), json!(m));
         }
@@ -84,9 +75,7 @@ impl Model for OpenAiChat {
     }
 
     async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        let body = serde_json::to_vec(&self.request_body(&request))
-            .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
-        Ok(run(self.endpoint.clone(), ctx, Bytes::from(body), ChatParser::default))
+        start_stream(&self.endpoint, ctx, &self.request_body(&request), ChatParser::default)
     }
 }
 
@@ -301,6 +290,7 @@ impl Parser for ChatParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::codes;
 
     #[test]
     fn a_whole_completion_document_is_accepted() {

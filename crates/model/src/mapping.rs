@@ -340,3 +340,22 @@ pub(crate) fn chat_tool_choice(choice: &Value) -> Option<Value> {
         _ => None,
     }
 }
+
+/// The request options both APIs spell the same way: `parallel_tool_calls` (only with tools),
+/// `temperature` and `top_p`.
+pub(crate) fn insert_common_options(
+    body: &mut serde_json::Map<String, Value>,
+    request: &agenthost_agent::ModelRequest,
+) {
+    if !request.tools.is_empty()
+        && let Some(parallel) = request.parallel_tool_calls
+    {
+        body.insert("parallel_tool_calls".into(), Value::Bool(parallel));
+    }
+    if let Some(t) = request.temperature {
+        body.insert("temperature".into(), serde_json::json!(t));
+    }
+    if let Some(p) = request.top_p {
+        body.insert("top_p".into(), serde_json::json!(p));
+    }
+}

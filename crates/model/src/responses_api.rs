@@ -7,14 +7,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use agenthost_agent::{Model, ModelError, ModelEvent, ModelRequest, ModelStream, RequestContext};
-use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::config::{ModelConfig, ModelConfigError};
 use crate::error::{Failure, Scrubber, codes, from_stream_error};
 use crate::http::Endpoint;
-use crate::mapping::{responses_input, responses_tools};
-use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, run, truncated};
+use crate::mapping::{insert_common_options, responses_input, responses_tools};
+use crate::stream::{Parser, ResponseMeta, Step, parse_data, read_usage, start_stream, truncated};
 
 /// The Responses API backend; provider name `openai`.
 #[derive(Debug)]
@@ -58,16 +57,8 @@ impl OpenAiResponses {
             if let Some(choice) = &request.tool_choice {
                 body.insert("tool_choice".into(), choice.clone());
             }
-            if let Some(parallel) = request.parallel_tool_calls {
-                body.insert("parallel_tool_calls".into(), json!(parallel));
-            }
         }
-        if let Some(t) = request.temperature {
-            body.insert("temperature".into(), json!(t));
-        }
-        if let Some(p) = request.top_p {
-            body.insert("top_p".into(), json!(p));
-        }
+        insert_common_options(&mut body, request);
         if let Some(m) = request.max_output_tokens {
             body.insert("max_output_tokens".into(), json!(m));
         }
@@ -98,9 +89,7 @@ impl Model for OpenAiResponses {
     }
 
     async fn stream(&self, ctx: &RequestContext, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        let body = serde_json::to_vec(&self.request_body(&request))
-            .map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
-        Ok(run(self.endpoint.clone(), ctx, Bytes::from(body), ResponsesParser::default))
+        start_stream(&self.endpoint, ctx, &self.request_body(&request), ResponsesParser::default)
     }
 }
 

@@ -119,6 +119,21 @@ impl std::fmt::Display for BodyError {
 
 /// Runs a model call: `body` is POSTed (again on retries) and each attempt's body is parsed by
 /// a fresh parser from `make`.
+/// Serializes `body` and starts the streaming call with a fresh `make()` parser per attempt.
+pub(crate) fn start_stream<P, F>(
+    endpoint: &Arc<Endpoint>,
+    ctx: &RequestContext,
+    body: &Value,
+    make: F,
+) -> Result<ModelStream, ModelError>
+where
+    P: Parser,
+    F: Fn() -> P + Send + 'static,
+{
+    let bytes = serde_json::to_vec(body).map_err(|e| ModelError::new(codes::INVALID_MODEL_REQUEST, e.to_string()))?;
+    Ok(run(endpoint.clone(), ctx, Bytes::from(bytes), make))
+}
+
 pub(crate) fn run<P, F>(endpoint: Arc<Endpoint>, ctx: &RequestContext, body: Bytes, make: F) -> ModelStream
 where
     P: Parser,
