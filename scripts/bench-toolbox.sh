@@ -17,7 +17,7 @@ cargo build --release -p agenthost -p agenthost-mock-proxy --manifest-path "$roo
 bin=$root/target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/scripts/lib.sh"
 
 cat >"$work/scenario.toml" <<'TOML'
 mode = "stateless"
@@ -45,7 +45,7 @@ name = "stuck"
 TOML
 pport=$(freeport)
 "$bin/agenthost-mock-proxy" --listen "127.0.0.1:$pport" --scenario "$work/scenario.toml" >"$work/proxy.log" 2>&1 &
-for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$pport/_mock/state" >/dev/null 2>&1 && break; sleep 0.05; done
+wait_ok "http://127.0.0.1:$pport/_mock/state"
 endpoint="http://127.0.0.1:$pport"
 
 start() { # toolboxes, extra env...

@@ -21,14 +21,13 @@ bin=$root/target/release/agenthost
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/scripts/lib.sh"
 
 start() { # env assignments...
   port=$(freeport); mport=$(freeport)
   env "$@" AGENTHOST_HOST=127.0.0.1 PORT=$port AGENTHOST_METRICS_PORT=$mport RUST_LOG=warn "$bin" serve 2>"$work/server.log" &
   pid=$!
-  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$port/readiness" >/dev/null 2>&1 && return; sleep 0.05; done
-  echo "server did not start"; cat "$work/server.log"; exit 1
+  wait_ok "http://127.0.0.1:$port/readiness" || { cat "$work/server.log"; exit 1; }
 }
 stop() { kill -TERM "$pid"; wait "$pid" 2>/dev/null || true; }
 

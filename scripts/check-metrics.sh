@@ -10,13 +10,13 @@ if ! command -v promtool >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/scripts/lib.sh"
 port=$(freeport); mport=$(freeport); out=$(mktemp -d)
 "$bin" demo --port "$port" --metrics-port "$mport" >"$out/demo.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$out"' EXIT
 api=http://127.0.0.1:$port
-curl -fs --retry 30 --retry-all-errors --retry-delay 1 "$api/readiness" >/dev/null
+wait_ok "$api/readiness" || { cat "$out/demo.log"; exit 1; }
 ask() { curl -fsS "$api/responses" -H 'content-type: application/json' -H 'x-agent-user-id: alice' -H "x-agent-foundry-call-id: alice:$1" -d "$2"; }
 send='"input":"call:send_email {\"to\":\"bob@example.com\"}"'
 link=$(ask 1 "{$send}" | python3 -c 'import json,sys; print(next(i["consent_link"] for i in json.load(sys.stdin)["output"] if i["type"]=="oauth_consent_request"))')

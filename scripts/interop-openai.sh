@@ -9,14 +9,12 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check 'openai>=1.100,<3'
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. "$root/scripts/lib.sh"
+port=$(freeport)
+mport=$(freeport)
 log=$(mktemp)
 AGENTHOST_HOST=127.0.0.1 PORT=$port AGENTHOST_METRICS_PORT=$mport "$bin" serve >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 200); do
-  curl -fsS "http://127.0.0.1:$port/readiness" >/dev/null 2>&1 && break
-  sleep 0.05
-done
+wait_ok "http://127.0.0.1:$port/readiness" || { cat "$log"; exit 1; }
 "$venv/bin/python" "$root/scripts/interop-openai.py" "http://127.0.0.1:$port" || { cat "$log"; exit 1; }

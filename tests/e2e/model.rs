@@ -20,10 +20,6 @@ async fn start(mut env: Vec<(String, String)>, extra: &[(&str, &str)]) -> Server
     Server::start(&pairs(&env)).await
 }
 
-fn header<'a>(r: &'a agenthost_model::mock::MockRequest, name: &str) -> Option<&'a str> {
-    r.header(name)
-}
-
 #[tokio::test]
 async fn text_streams_through_with_the_exact_event_sequence() {
     let mock = MockOpenAi::start(vec![MockTurn::reply(vec![
@@ -63,7 +59,7 @@ async fn text_streams_through_with_the_exact_event_sequence() {
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
     assert_eq!(r.path, "/v1/responses");
-    assert_eq!(header(r, "authorization"), Some("Bearer sk-e2e-key"));
+    assert_eq!(r.header("authorization"), Some("Bearer sk-e2e-key"));
     assert_eq!(r.body["model"], "mock-model");
     assert_eq!(r.body["store"], false);
     assert_eq!(r.body["stream"], true);

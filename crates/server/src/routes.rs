@@ -389,19 +389,16 @@ pub async fn get(
                 }
             },
         };
-        if let Some(run) = app.runs.get(user, &id)
-            && run.background
-            && run.stream
-        {
-            if let Lookup::Deleted = app.store.get(user, &id).await.map_err(store_error)? {
-                return Err(ApiError::response_deleted(&id));
+        match app.runs.get(user, &id) {
+            Some(run) if run.background && run.stream => {
+                if let Lookup::Deleted = app.store.get(user, &id).await.map_err(store_error)? {
+                    return Err(ApiError::response_deleted(&id));
+                }
+                return Ok(sse::response(run, from, app.config.sse_keepalive, ClientGuard(None), app.metrics.clone()));
             }
-            return Ok(sse::response(run, from, app.config.sse_keepalive, ClientGuard(None), app.metrics.clone()));
-        }
-        if let Some(run) = app.runs.get(user, &id)
-            && !run.background
-        {
-            return Err(ApiError::response_not_found(&id));
+            // A synchronous response in flight does not exist yet for readers.
+            Some(run) if !run.background => return Err(ApiError::response_not_found(&id)),
+            _ => {}
         }
         return match app.store.get(user, &id).await.map_err(store_error)? {
             Lookup::Found(r) if !r.response.background => Err(ApiError::bad_request(
