@@ -49,7 +49,8 @@ struct Stored<'a> {
 
 struct Entry {
     user: Arc<str>,
-    json: Box<[u8]>,
+    /// Shared so readers copy a handle under the lock and parse after releasing it.
+    json: Arc<[u8]>,
     conversation: Option<Arc<str>>,
     previous: Option<Arc<str>>,
     failed: bool,
@@ -62,20 +63,35 @@ impl Entry {
         self.json.len() + ENTRY_OVERHEAD + self.item_keys.len() * INDEX_OVERHEAD
     }
 
-    /// The typed record. Only this store wrote the JSON, so a failure is a bug; it reads as a
-    /// missing record rather than a panic.
-    fn record(&self) -> Option<Record> {
-        let s: Stored<'_> = serde_json::from_slice(&self.json).ok()?;
-        Some(Record { user: s.user.into_owned(), response: s.response.into_owned(), input: s.input.into_owned() })
+    /// What history takes from this record: its JSON and item count; nothing when it failed
+    /// (items of failed responses are not history).
+    fn history_part(&self) -> Option<(Arc<[u8]>, usize)> {
+        (!self.failed).then(|| (self.json.clone(), self.item_keys.len()))
     }
+}
 
-    /// The record's own items that history may include: none for failed responses.
-    fn own_items(&self) -> Vec<Item> {
-        if self.failed {
-            return Vec::new();
+/// The typed record. Only this store wrote the JSON, so a failure is a bug; it reads as a
+/// missing record rather than a panic.
+fn parse(json: &[u8]) -> Option<Record> {
+    let s: Stored<'_> = serde_json::from_slice(json).ok()?;
+    Some(Record { user: s.user.into_owned(), response: s.response.into_owned(), input: s.input.into_owned() })
+}
+
+/// History items from records collected newest first (with their item counts, used only to stop
+/// collecting early), oldest first and capped at [`HISTORY_LIMIT`]. Runs outside the lock.
+fn history_items(parts: Vec<(Arc<[u8]>, usize)>) -> Vec<Item> {
+    let mut out: Vec<Item> = Vec::new();
+    for (json, _) in parts {
+        let Some(record) = parse(&json) else { continue };
+        let own: Vec<Item> = record.input.into_iter().chain(record.response.output).collect();
+        out.extend(own.into_iter().rev());
+        if out.len() >= HISTORY_LIMIT {
+            out.truncate(HISTORY_LIMIT);
+            break;
         }
-        self.record().map(|r| r.input.into_iter().chain(r.response.output).collect()).unwrap_or_default()
     }
+    out.reverse();
+    out
 }
 
 static ITEM_HASHER: LazyLock<std::collections::hash_map::RandomState> =
@@ -165,25 +181,24 @@ impl Inner {
         }
     }
 
-    /// Items of the chain that `start` continues, newest first, capped; `start`'s own items
-    /// only when `include_start`.
-    fn chain_rev(&self, start: &Entry, include_start: bool) -> Vec<Item> {
+    /// Records of the chain that `start` continues, newest first, until they hold enough items
+    /// for the history limit; `start` itself only when `include_start`.
+    fn chain_parts(&self, start: &Entry, include_start: bool) -> Vec<(Arc<[u8]>, usize)> {
         let mut out = Vec::new();
-        let mut current = Some(start);
-        let mut first = true;
+        let mut items = 0;
+        let mut current = if include_start {
+            Some(start)
+        } else {
+            start.previous.as_deref().and_then(|p| self.records.get(p)).filter(|prev| prev.user == start.user)
+        };
         let mut hops = 0;
         while let Some(entry) = current {
-            if !first || include_start {
-                for item in entry.own_items().into_iter().rev() {
-                    if out.len() == HISTORY_LIMIT {
-                        return out;
-                    }
-                    out.push(item);
-                }
+            if let Some(part) = entry.history_part() {
+                items += part.1;
+                out.push(part);
             }
-            first = false;
             hops += 1;
-            if hops > HISTORY_LIMIT * 10 {
+            if items >= HISTORY_LIMIT || hops > HISTORY_LIMIT * 10 {
                 break;
             }
             current =
@@ -192,17 +207,21 @@ impl Inner {
         out
     }
 
-    fn conversation_rev(&self, user: &str, conv: &str, before: Option<&str>) -> Vec<Item> {
+    /// Records of a conversation (before `before`, if given), newest first, until they hold
+    /// enough items for the history limit.
+    fn conversation_parts(&self, user: &str, conv: &str, before: Option<&str>) -> Vec<(Arc<[u8]>, usize)> {
         let mut out = Vec::new();
         let Some(ids) = self.conversations.get(&(Arc::from(user), Arc::from(conv))) else { return out };
         let end = before.and_then(|b| ids.iter().position(|i| i.as_ref() == b)).unwrap_or(ids.len());
+        let mut items = 0;
         for id in ids[..end].iter().rev() {
             if let Some(e) = self.records.get(id) {
-                for item in e.own_items().into_iter().rev() {
-                    if out.len() == HISTORY_LIMIT {
-                        return out;
-                    }
-                    out.push(item);
+                if let Some(part) = e.history_part() {
+                    items += part.1;
+                    out.push(part);
+                }
+                if items >= HISTORY_LIMIT {
+                    break;
                 }
             }
         }
@@ -218,13 +237,13 @@ fn store_error(e: serde_json::Error) -> StoreError {
 impl ResponseStore for MemoryStore {
     async fn put(&self, record: Record) -> Result<(), StoreError> {
         let now = Instant::now();
-        let json = serde_json::to_vec(&Stored {
+        let json: Arc<[u8]> = serde_json::to_vec(&Stored {
             user: Cow::Borrowed(&record.user),
             response: Cow::Borrowed(&record.response),
             input: Cow::Borrowed(&record.input),
         })
         .map_err(store_error)?
-        .into_boxed_slice();
+        .into();
         let item_keys: Box<[u64]> =
             record.input.iter().chain(&record.response.output).filter_map(Item::id).map(item_key).collect();
         let id: Arc<str> = Arc::from(record.response.id.as_str());
@@ -297,32 +316,35 @@ impl ResponseStore for MemoryStore {
     }
 
     async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
-        let inner = self.inner.lock();
-        let mut items = match source {
-            HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, Instant::now()) {
-                Lookup::Found(e) => inner.chain_rev(e, true),
-                _ => return Ok(Lookup::Missing),
-            },
-            HistorySource::Conversation(conv) => inner.conversation_rev(user, conv, None),
+        let parts = {
+            let inner = self.inner.lock();
+            match source {
+                HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, Instant::now()) {
+                    Lookup::Found(e) => inner.chain_parts(e, true),
+                    _ => return Ok(Lookup::Missing),
+                },
+                HistorySource::Conversation(conv) => inner.conversation_parts(user, conv, None),
+            }
         };
-        items.reverse();
-        Ok(Lookup::Found(items))
+        Ok(Lookup::Found(history_items(parts)))
     }
 
     async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
-        let inner = self.inner.lock();
-        let entry = match inner.visible(user, id, self.config.ttl, Instant::now()) {
-            Lookup::Found(e) => e,
-            Lookup::Deleted => return Ok(Lookup::Deleted),
-            Lookup::Missing => return Ok(Lookup::Missing),
+        let (history, own) = {
+            let inner = self.inner.lock();
+            let entry = match inner.visible(user, id, self.config.ttl, Instant::now()) {
+                Lookup::Found(e) => e,
+                Lookup::Deleted => return Ok(Lookup::Deleted),
+                Lookup::Missing => return Ok(Lookup::Missing),
+            };
+            let history = match &entry.conversation {
+                Some(conv) => inner.conversation_parts(user, conv, Some(id)),
+                None => inner.chain_parts(entry, false),
+            };
+            (history, entry.json.clone())
         };
-        let mut all = match &entry.conversation {
-            Some(conv) => inner.conversation_rev(user, conv, Some(id)),
-            None => inner.chain_rev(entry, false),
-        };
-        all.reverse();
-        all.extend(entry.record().map(|r| r.input).unwrap_or_default());
-        drop(inner);
+        let mut all = history_items(history);
+        all.extend(parse(&own).map(|r| r.input).unwrap_or_default());
         if page.descending {
             all.reverse();
         }
@@ -340,13 +362,20 @@ impl ResponseStore for MemoryStore {
     }
 
     async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
-        let inner = self.inner.lock();
+        let owners: Vec<Option<Arc<[u8]>>> = {
+            let inner = self.inner.lock();
+            ids.iter()
+                .map(|item_id| {
+                    let owner = inner.items.get(&item_key(item_id))?;
+                    inner.records.get(owner).filter(|e| e.user.as_ref() == user).map(|e| e.json.clone())
+                })
+                .collect()
+        };
         Ok(ids
             .iter()
-            .map(|item_id| {
-                let owner = inner.items.get(&item_key(item_id))?;
-                let entry = inner.records.get(owner).filter(|e| e.user.as_ref() == user)?;
-                let record = entry.record()?;
+            .zip(owners)
+            .map(|(item_id, json)| {
+                let record = parse(&json?)?;
                 record.input.into_iter().chain(record.response.output).find(|i| i.id() == Some(item_id.as_str()))
             })
             .collect())
