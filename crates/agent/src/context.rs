@@ -1,58 +1,10 @@
 //! Per-request context, passed explicitly to everything that acts on behalf of a request.
 
-use std::fmt;
-use std::sync::Arc;
-
 use tokio_util::sync::CancellationToken;
 
+pub use agenthost_platform::{TraceHeaders, UserKey};
+
 use crate::telemetry::Telemetry;
-
-/// The user a request acts for: the platform's `x-agent-user-id`, or anonymous.
-///
-/// It partitions stored responses, consent state and per-user tool lists. It is never sent to
-/// any upstream service.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct UserKey(Option<Arc<str>>);
-
-impl UserKey {
-    /// The anonymous user, shared by every request without a user id.
-    pub fn anonymous() -> Self {
-        UserKey(None)
-    }
-
-    /// The user with this id; blank ids are anonymous.
-    pub fn new(id: &str) -> Self {
-        let id = id.trim();
-        if id.is_empty() { UserKey(None) } else { UserKey(Some(Arc::from(id))) }
-    }
-
-    /// The user id, or `None` when anonymous.
-    pub fn id(&self) -> Option<&str> {
-        self.0.as_deref()
-    }
-
-    /// A stable partition string: the id, or the empty string when anonymous.
-    pub fn partition(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
-    }
-}
-
-impl fmt::Display for UserKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_deref().unwrap_or("(anonymous)"))
-    }
-}
-
-/// W3C trace-context headers to propagate on outbound calls.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TraceHeaders {
-    /// `traceparent`.
-    pub traceparent: Option<String>,
-    /// `tracestate`.
-    pub tracestate: Option<String>,
-    /// `baggage`.
-    pub baggage: Option<String>,
-}
 
 /// What a request carries into the agent, its tools and its model.
 #[derive(Clone, Debug)]

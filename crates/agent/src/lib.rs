@@ -19,7 +19,7 @@ mod turn;
 
 pub use approval::{ApprovalError, approvals_from};
 pub use context::{RequestContext, TraceHeaders, UserKey};
-pub use model::{Model, ModelError, ModelEvent, ModelRequest, ModelStream};
+pub use model::{Model, ModelError, ModelErrorCode, ModelEvent, ModelRequest, ModelStream};
 pub use scripted::ScriptedModel;
 pub use telemetry::Telemetry;
 pub use tools::{ConsentRequest, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};

@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 
-use agenthost_responses::{Item, Usage};
+use agenthost_responses::{CreateRequest, Item, Usage};
 use futures::Stream;
 use serde_json::Value;
 
@@ -28,6 +28,28 @@ pub struct ModelRequest {
     pub top_p: Option<f64>,
     /// Output token limit.
     pub max_output_tokens: Option<u64>,
+}
+
+impl ModelRequest {
+    /// A turn's first model call for `request`: the agent's instructions, then the request's;
+    /// `input` is the history followed by the request's resolved input. Tools are added once the
+    /// request's toolboxes are resolved.
+    pub fn from_request(request: &CreateRequest, agent_instructions: Option<&str>, input: Vec<Item>) -> Self {
+        let instructions = match (agent_instructions, request.instructions.as_deref()) {
+            (Some(a), Some(r)) => Some(format!("{a}\n\n{r}")),
+            (a, r) => a.or(r).map(str::to_string),
+        };
+        ModelRequest {
+            instructions,
+            input,
+            tools: Vec::new(),
+            tool_choice: request.tool_choice.clone(),
+            parallel_tool_calls: request.parallel_tool_calls,
+            temperature: request.temperature,
+            top_p: request.top_p,
+            max_output_tokens: request.max_output_tokens,
+        }
+    }
 }
 
 /// What a model streams back, in order.
@@ -69,21 +91,60 @@ pub enum ModelEvent {
 /// A stream of model events.
 pub type ModelStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, ModelError>> + Send>>;
 
-/// A model call failed. The code is stable and becomes the failed response's `error.code`.
+/// A model call failed. Its code becomes the failed response's `error.code`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ModelError {
-    /// `rate_limited`, `model_unavailable`, `context_length_exceeded`, `invalid_model_request`,
-    /// `model_timeout`, `model_error`.
-    pub code: String,
+    /// What kind of failure, with a stable wire code.
+    pub code: ModelErrorCode,
     /// What happened, safe to show a client (never contains credentials).
     pub message: String,
 }
 
 impl ModelError {
     /// An error with `code` and `message`.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ModelError { code: code.into(), message: message.into() }
+    pub fn new(code: ModelErrorCode, message: impl Into<String>) -> Self {
+        ModelError { code, message: message.into() }
+    }
+}
+
+/// The kinds of model failure; [`ModelErrorCode::as_str`] is the stable wire code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelErrorCode {
+    /// The provider throttled us (429); retryable unless the quota is exhausted.
+    RateLimited,
+    /// The provider failed or could not be reached.
+    ModelUnavailable,
+    /// The input does not fit the model's context window.
+    ContextLengthExceeded,
+    /// The provider refused the request as invalid.
+    InvalidModelRequest,
+    /// The provider refused our credentials.
+    ModelAuthFailed,
+    /// The model did not answer in time.
+    ModelTimeout,
+    /// Anything else.
+    ModelError,
+}
+
+impl ModelErrorCode {
+    /// The stable wire code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelErrorCode::RateLimited => "rate_limited",
+            ModelErrorCode::ModelUnavailable => "model_unavailable",
+            ModelErrorCode::ContextLengthExceeded => "context_length_exceeded",
+            ModelErrorCode::InvalidModelRequest => "invalid_model_request",
+            ModelErrorCode::ModelAuthFailed => "model_auth_failed",
+            ModelErrorCode::ModelTimeout => "model_timeout",
+            ModelErrorCode::ModelError => "model_error",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -218,14 +218,14 @@ async fn stream_step(
     record: &mut spans::CallRecord,
 ) -> Result<Option<Vec<ToolCall>>, ResponseError> {
     let capture = ctx.telemetry.capture_content();
-    let mut stream = model.stream(ctx, request).await.map_err(|e| ResponseError::new(e.code, e.message))?;
+    let mut stream = model.stream(ctx, request).await.map_err(|e| ResponseError::new(e.code.as_str(), e.message))?;
     let mut text: Option<ItemHandle> = None;
     let mut refusal: Option<ItemHandle> = None;
     let mut reasoning: Option<ItemHandle> = None;
     let mut calls: Vec<ItemHandle> = Vec::new();
 
     while let Some(event) = stream.next().await {
-        let event = event.map_err(|e| ResponseError::new(e.code, e.message))?;
+        let event = event.map_err(|e| ResponseError::new(e.code.as_str(), e.message))?;
         match event {
             ModelEvent::TextDelta(delta) => {
                 if capture {

@@ -6,26 +6,28 @@
 
 use std::time::Duration;
 
-use agenthost_agent::ModelError;
+use agenthost_agent::{ModelError, ModelErrorCode};
 use serde_json::Value;
 
 /// The stable error codes a backend reports in [`ModelError::code`].
 pub mod codes {
+    use agenthost_agent::ModelErrorCode;
+
     /// HTTP 429 after the retries (or a stream-level rate-limit error).
-    pub const RATE_LIMITED: &str = "rate_limited";
+    pub const RATE_LIMITED: ModelErrorCode = ModelErrorCode::RateLimited;
     /// HTTP 5xx, connection failures, or a stream that broke off.
-    pub const MODEL_UNAVAILABLE: &str = "model_unavailable";
+    pub const MODEL_UNAVAILABLE: ModelErrorCode = ModelErrorCode::ModelUnavailable;
     /// The input does not fit the model's context window.
-    pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
+    pub const CONTEXT_LENGTH_EXCEEDED: ModelErrorCode = ModelErrorCode::ContextLengthExceeded;
     /// Any other 4xx: the upstream rejected the request.
-    pub const INVALID_MODEL_REQUEST: &str = "invalid_model_request";
+    pub const INVALID_MODEL_REQUEST: ModelErrorCode = ModelErrorCode::InvalidModelRequest;
     /// HTTP 401/403, or no access token could be obtained.
-    pub const MODEL_AUTH_FAILED: &str = "model_auth_failed";
+    pub const MODEL_AUTH_FAILED: ModelErrorCode = ModelErrorCode::ModelAuthFailed;
     /// No response headers within the first-byte timeout, silence longer than the idle
     /// timeout, or the request deadline passed.
-    pub const MODEL_TIMEOUT: &str = "model_timeout";
+    pub const MODEL_TIMEOUT: ModelErrorCode = ModelErrorCode::ModelTimeout;
     /// A stream-level error event or a malformed stream.
-    pub const MODEL_ERROR: &str = "model_error";
+    pub const MODEL_ERROR: ModelErrorCode = ModelErrorCode::ModelError;
 }
 
 /// Longest upstream message kept in an error.
@@ -44,12 +46,12 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// A failure that retrying cannot fix.
-    pub fn fatal(code: &str, message: impl Into<String>) -> Self {
+    pub fn fatal(code: ModelErrorCode, message: impl Into<String>) -> Self {
         Failure { error: ModelError::new(code, message), retryable: false, retry_after: None }
     }
 
     /// A failure that a retry may fix.
-    pub fn transient(code: &str, message: impl Into<String>) -> Self {
+    pub fn transient(code: ModelErrorCode, message: impl Into<String>) -> Self {
         Failure { error: ModelError::new(code, message), retryable: true, retry_after: None }
     }
 }
@@ -222,7 +224,7 @@ mod tests {
         assert_eq!(from_status(401, "", None, &s).error.code, codes::MODEL_AUTH_FAILED);
         assert_eq!(from_status(403, "", None, &s).error.code, codes::MODEL_AUTH_FAILED);
         let f = from_status(429, r#"{"error":{"code":"429","message":"slow down"}}"#, None, &s);
-        assert_eq!((f.error.code.as_str(), f.retryable), (codes::RATE_LIMITED, true));
+        assert_eq!((f.error.code, f.retryable), (codes::RATE_LIMITED, true));
         let f = from_status(429, r#"{"error":{"code":"insufficient_quota","message":"quota"}}"#, None, &s);
         assert!(!f.retryable);
         let f = from_status(503, "upstream connect error", None, &s);

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::response::AgentReference;
+use crate::agent_reference::AgentReference;
 
 /// One item of a response's input or output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

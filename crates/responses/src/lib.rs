@@ -5,6 +5,7 @@
 //! This crate does no I/O. Every other crate converts to and from these types; none defines its
 //! own wire JSON.
 
+mod agent_reference;
 pub mod event;
 pub mod id;
 pub mod item;
@@ -16,7 +17,7 @@ pub use event::StreamEvent;
 pub use item::{ContentPart, Item, Role};
 pub use request::{CreateRequest, RequestError, ValidationDetail};
 pub use response::{
-    AgentReference, ConversationRef, IncompleteDetails, Response, ResponseError, ResponseStatus, Usage,
+    AgentReference, ConversationRef, Created, IncompleteDetails, Response, ResponseError, ResponseStatus, Usage,
 };
 pub use writer::{EventSink, ItemHandle, ResponseWriter};
 

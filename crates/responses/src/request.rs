@@ -5,9 +5,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::agent_reference::AgentReference;
 use crate::id;
 use crate::item::Item;
-use crate::response::AgentReference;
 
 /// Metadata limits: pairs, key length, value length.
 pub const METADATA_MAX_PAIRS: usize = 16;

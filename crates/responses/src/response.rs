@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::agent_reference::AgentReference;
 use crate::item::Item;
+use crate::request::CreateRequest;
 
 /// Lifecycle status of a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,30 +111,6 @@ impl Usage {
         self.total_tokens += other.total_tokens;
         self.input_tokens_details.cached_tokens += other.input_tokens_details.cached_tokens;
         self.output_tokens_details.reasoning_tokens += other.output_tokens_details.reasoning_tokens;
-    }
-}
-
-/// Which agent a request addresses, echoed on the response and its items.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentReference {
-    /// Always `agent_reference`.
-    #[serde(rename = "type", default = "agent_reference_type")]
-    pub kind: String,
-    /// The agent's name.
-    pub name: String,
-    /// The agent's version, when pinned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-}
-
-fn agent_reference_type() -> String {
-    "agent_reference".to_string()
-}
-
-impl AgentReference {
-    /// A reference to `name`, optionally at `version`.
-    pub fn new(name: impl Into<String>, version: Option<String>) -> Self {
-        AgentReference { kind: agent_reference_type(), name: name.into(), version }
     }
 }
 
@@ -257,4 +235,43 @@ impl Response {
             agent_session_id: None,
         }
     }
+
+    /// The snapshot a request starts: `queued` in background mode, else `in_progress`, with the
+    /// request's echoed settings. `created` supplies what the request does not decide.
+    pub fn from_request(request: &CreateRequest, created: Created) -> Self {
+        let mut r =
+            Response::new(created.id, request.model.clone().unwrap_or(created.default_model), created.created_at);
+        r.status = if request.background { ResponseStatus::Queued } else { ResponseStatus::InProgress };
+        r.instructions = request.instructions.clone();
+        r.tools = request.tools.clone();
+        if let Some(choice) = &request.tool_choice {
+            r.tool_choice = choice.clone();
+        }
+        r.parallel_tool_calls = request.parallel_tool_calls.unwrap_or(true);
+        r.temperature = request.temperature;
+        r.top_p = request.top_p;
+        r.metadata = request.metadata.clone();
+        r.previous_response_id = request.previous_response_id.clone();
+        r.conversation = request.conversation.clone().map(|id| ConversationRef { id });
+        r.background = request.background;
+        r.store = request.store;
+        r.agent_reference = Some(request.agent_reference.clone().unwrap_or(created.agent));
+        r.agent_session_id = Some(created.session_id);
+        r
+    }
+}
+
+/// What the server decides for a new response, beside what its request says.
+#[derive(Clone, Debug)]
+pub struct Created {
+    /// The response id.
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The model named when the request names none.
+    pub default_model: String,
+    /// The agent echoed when the request carries no `agent_reference`.
+    pub agent: AgentReference,
+    /// The session the response belongs to.
+    pub session_id: String,
 }

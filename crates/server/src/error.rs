@@ -1,10 +1,13 @@
-//! The one error type of the HTTP API and its mapping to the protocol's error envelope (§6.1).
+//! Every way an HTTP API request can fail before a response exists, and the one table that maps
+//! each to its status, envelope `type`, stable `code` and `x-platform-error-source` (§6.1).
 //!
-//! Handlers return [`ApiError`]; its `IntoResponse` sets the status and stores the error in the
-//! response extensions, and the platform middleware renders the envelope, because only it knows
-//! the request id that goes into `additional_info`.
+//! Handlers return [`ApiError`] with `?`. Its `IntoResponse` sets the status and leaves an
+//! [`ErrorBody`] in the response extensions; the platform middleware renders the envelope,
+//! because only it knows the request id that goes into `additional_info`.
 
 use agenthost_responses::{RequestError, ValidationDetail};
+use agenthost_store::StoreError;
+use agenthost_toolbox::MarkerError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -28,9 +31,162 @@ impl ErrorSource {
     }
 }
 
-/// An error answered before a response was created.
+/// A request the API refuses or cannot serve. The message is the `Display` text.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No such response for this user (another user's is indistinguishable).
+    #[error("Response '{0}' not found.")]
+    ResponseNotFound(String),
+    /// Its owner deleted it.
+    #[error("Response '{0}' has been deleted.")]
+    ResponseDeleted(String),
+    /// `previous_response_id` names nothing this user can see.
+    #[error("Previous response with id '{0}' not found.")]
+    PreviousResponseNotFound(String),
+    /// An `item_reference` input names nothing this user can see.
+    #[error("Item '{id}' not found.")]
+    ItemNotFound {
+        /// The referenced item id.
+        id: String,
+        /// Its index in `input`.
+        index: usize,
+    },
+    /// An `mcp_approval_response` answers no pending approval request.
+    #[error("{message}")]
+    UnknownApproval {
+        /// What is wrong.
+        message: String,
+        /// Its index in `input`.
+        index: usize,
+    },
+    /// A query parameter has a value outside its domain.
+    #[error("{message}")]
+    InvalidValue {
+        /// The parameter.
+        param: &'static str,
+        /// What it must be.
+        message: &'static str,
+    },
+    /// `GET ?stream=true` on a response created without `background`.
+    #[error("This response cannot be streamed because it was not created with background=true.")]
+    NotBackground,
+    /// `GET ?stream=true` on a background response with no recorded events.
+    #[error(
+        "This response cannot be streamed because it was not created with stream=true, or its events have expired."
+    )]
+    NotReplayable,
+    /// Cancel of a synchronous response.
+    #[error("Cannot cancel a synchronous response.")]
+    CancelSynchronous,
+    /// Cancel of a finished response; the text is the article and status (`a completed`).
+    #[error("Cannot cancel {0} response.")]
+    CancelFinished(&'static str),
+    /// Delete of a background response still running.
+    #[error("Response '{0}' is in progress and cannot be deleted.")]
+    DeleteInProgress(String),
+    /// The body is over the configured limit.
+    #[error("Request body exceeds the limit of {0} bytes.")]
+    BodyTooLarge(usize),
+    /// The body could not be read (client went away, malformed chunking).
+    #[error("Could not read the request body.")]
+    UnreadableBody,
+    /// The server is draining.
+    #[error("The server is shutting down and accepts no new responses.")]
+    ShuttingDown,
+    /// A hosted request without a call id (§2.3).
+    #[error("Unsupported responses protocol version. This agent requires responses protocol v2.0.0")]
+    UnsupportedProtocol,
+    /// A hosted request with a call id but no user id.
+    #[error("The hosted platform sent no x-agent-user-id; responses cannot be partitioned by user.")]
+    MissingUserId,
+    /// No route matches.
+    #[error("No such route.")]
+    RouteNotFound,
+    /// The create request failed validation.
+    #[error("{}", .0.message)]
+    Request(RequestError),
+    /// A `foundry-toolbox://` marker names an invalid or unknown toolbox.
+    #[error("{}", .0.message)]
+    Marker(MarkerError),
+    /// The response store failed; details go to the log only.
+    #[error("An internal server error occurred.")]
+    Store(#[from] StoreError),
+    /// Anything else on our side; the text says what, for the log only.
+    #[error("An internal server error occurred.")]
+    Internal(&'static str),
+}
+
+/// The table: status, envelope `type`, stable `code`, and who caused it.
+struct Class(StatusCode, &'static str, &'static str, ErrorSource);
+
+impl ApiError {
+    fn class(&self) -> Class {
+        use ErrorSource::{Platform, User};
+        const INVALID: &str = "invalid_request_error";
+        const BAD: StatusCode = StatusCode::BAD_REQUEST;
+        match self {
+            ApiError::ResponseNotFound(_) | ApiError::RouteNotFound => {
+                Class(StatusCode::NOT_FOUND, INVALID, "not_found", User)
+            }
+            ApiError::ResponseDeleted(_) => Class(BAD, INVALID, "response_deleted", User),
+            ApiError::PreviousResponseNotFound(_) => {
+                Class(StatusCode::NOT_FOUND, INVALID, "previous_response_not_found", User)
+            }
+            ApiError::ItemNotFound { .. } => Class(BAD, INVALID, "item_not_found", User),
+            ApiError::UnknownApproval { .. } => Class(BAD, INVALID, "unknown_approval_request", User),
+            ApiError::InvalidValue { .. } => Class(BAD, INVALID, "invalid_value", User),
+            ApiError::NotBackground
+            | ApiError::NotReplayable
+            | ApiError::CancelSynchronous
+            | ApiError::CancelFinished(_)
+            | ApiError::DeleteInProgress(_)
+            | ApiError::UnreadableBody => Class(BAD, INVALID, INVALID, User),
+            ApiError::BodyTooLarge(_) => Class(StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large", User),
+            ApiError::ShuttingDown => {
+                Class(StatusCode::SERVICE_UNAVAILABLE, "server_error", "server_shutting_down", Platform)
+            }
+            ApiError::UnsupportedProtocol => {
+                Class(StatusCode::NOT_IMPLEMENTED, INVALID, "unsupported_container_protocol_version", Platform)
+            }
+            ApiError::MissingUserId => Class(BAD, INVALID, "missing_user_id", Platform),
+            ApiError::Request(e) => Class(BAD, INVALID, e.code, User),
+            ApiError::Marker(e) => Class(BAD, INVALID, e.code, User),
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                Class(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "server_error", Platform)
+            }
+        }
+    }
+
+    /// The offending parameter, as the envelope's `param`.
+    fn param(&self) -> Option<String> {
+        match self {
+            ApiError::PreviousResponseNotFound(_) => Some("previous_response_id".into()),
+            ApiError::ItemNotFound { index, .. } => Some(format!("$.input[{index}]")),
+            ApiError::UnknownApproval { index, .. } => Some(format!("$.input[{index}].approval_request_id")),
+            ApiError::InvalidValue { param, .. } => Some((*param).into()),
+            ApiError::NotBackground | ApiError::NotReplayable => Some("stream".into()),
+            ApiError::Request(e) => e.param.clone(),
+            ApiError::Marker(e) => Some(e.param.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        ApiError::Request(e)
+    }
+}
+
+impl From<MarkerError> for ApiError {
+    fn from(e: MarkerError) -> Self {
+        ApiError::Marker(e)
+    }
+}
+
+/// A refusal as the middleware renders it.
 #[derive(Clone, Debug)]
-pub struct ApiError {
+pub struct ErrorBody {
     /// HTTP status.
     pub status: StatusCode,
     /// Envelope `type`.
@@ -47,87 +203,7 @@ pub struct ApiError {
     pub source: ErrorSource,
 }
 
-impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        let source = if status.is_client_error() { ErrorSource::User } else { ErrorSource::Platform };
-        ApiError { status, kind, code, message: message.into(), param: None, details: Vec::new(), source }
-    }
-
-    /// 400 with `code`.
-    pub fn bad_request(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message);
-        e.param = param.map(str::to_string);
-        e
-    }
-
-    /// 404 for a response that does not exist for this user.
-    pub fn response_not_found(id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", format!("Response '{id}' not found."))
-    }
-
-    /// 400 for a response its owner deleted.
-    pub fn response_deleted(id: &str) -> Self {
-        Self::bad_request("response_deleted", format!("Response '{id}' has been deleted."), None)
-    }
-
-    /// 413 for a body over the limit.
-    pub fn too_large(limit: usize) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            "request_too_large",
-            format!("Request body exceeds the limit of {limit} bytes."),
-        )
-    }
-
-    /// 503 while draining.
-    pub fn shutting_down() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "server_shutting_down",
-            "The server is shutting down and accepts no new responses.",
-        )
-    }
-
-    /// 500 with the generic message; details go to the log only.
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "server_error",
-            "An internal server error occurred.",
-        )
-    }
-
-    /// 501 for a hosted request without a call id (§2.3).
-    pub fn unsupported_protocol() -> Self {
-        let mut e = Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "invalid_request_error",
-            "unsupported_container_protocol_version",
-            "Unsupported responses protocol version. This agent requires responses protocol v2.0.0",
-        );
-        e.source = ErrorSource::Platform;
-        e
-    }
-
-    /// 400 for a hosted request with a call id but no user id.
-    pub fn missing_user_id() -> Self {
-        let mut e = Self::bad_request(
-            "missing_user_id",
-            "The hosted platform sent no x-agent-user-id; responses cannot be partitioned by user.",
-            None,
-        );
-        e.source = ErrorSource::Platform;
-        e
-    }
-
-    /// 404 for an unknown route.
-    pub fn route_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", "No such route.")
-    }
-
+impl ErrorBody {
     /// The envelope body, with the request id.
     pub fn envelope(&self, request_id: &str) -> Value {
         let mut error = json!({
@@ -148,18 +224,30 @@ impl ApiError {
     }
 }
 
-impl From<RequestError> for ApiError {
-    fn from(e: RequestError) -> Self {
-        let mut api = ApiError::bad_request(e.code, e.message, e.param.as_deref());
-        api.details = e.details;
-        api
+impl From<ApiError> for ErrorBody {
+    fn from(e: ApiError) -> Self {
+        let Class(status, kind, code, source) = e.class();
+        let param = e.param();
+        let message = e.to_string();
+        let details = match e {
+            ApiError::Request(r) => r.details,
+            _ => Vec::new(),
+        };
+        ErrorBody { status, kind, code, message, param, details, source }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = self.status.into_response();
-        response.extensions_mut().insert(self);
+        // What the client is not told goes to the log (the request's span is current here).
+        match &self {
+            ApiError::Store(e) => tracing::error!(code = e.code(), "store failure: {e}"),
+            ApiError::Internal(what) => tracing::error!("internal error: {what}"),
+            _ => {}
+        }
+        let body = ErrorBody::from(self);
+        let mut response = body.status.into_response();
+        response.extensions_mut().insert(body);
         response
     }
 }

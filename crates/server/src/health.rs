@@ -10,7 +10,7 @@ use serde_json::json;
 
 use agenthost_toolbox::ToolboxState;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const STARTING: u8 = 0;
 const READY: u8 = 1;

@@ -5,16 +5,17 @@
 mod app;
 mod cli;
 mod config;
+mod create;
 mod demo;
 mod error;
 mod health;
-mod input_items;
 mod metrics;
 mod platform;
-mod routes;
+mod read;
 mod run;
 mod serve;
 mod sse;
+mod state;
 mod telemetry;
 
 use std::process::ExitCode;

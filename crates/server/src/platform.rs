@@ -13,8 +13,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::app::AppState;
-use crate::error::{ApiError, ErrorSource};
+use crate::error::{ErrorBody, ErrorSource};
+use crate::state::AppState;
 use crate::telemetry::RequestSpans;
 
 /// `x-platform-server`.
@@ -89,7 +89,7 @@ pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, 
     let mut response = next.run(req).instrument(spans.log.clone()).instrument(spans.server.clone()).await;
     active.dec();
 
-    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+    if let Some(error) = response.extensions_mut().remove::<ErrorBody>() {
         if error.status.is_server_error() {
             let _log = spans.log.enter();
             tracing::warn!(code = error.code, "request failed: {}", error.message);

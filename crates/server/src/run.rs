@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use agenthost_agent::UserKey;
 use agenthost_responses::{EventSink, Response, StreamEvent};
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -50,8 +51,8 @@ struct Log {
 pub struct Run {
     /// Response id.
     pub id: String,
-    /// Owner's partition key.
-    pub user: String,
+    /// The owner.
+    pub user: UserKey,
     /// Background mode.
     pub background: bool,
     /// Created with `stream: true` (frames are recorded only then).
@@ -65,7 +66,7 @@ pub struct Run {
 
 impl Run {
     /// A run that has not produced anything yet.
-    pub fn new(id: String, user: String, background: bool, stream: bool) -> Arc<Run> {
+    pub fn new(id: String, user: UserKey, background: bool, stream: bool) -> Arc<Run> {
         let (changed, _) = watch::channel(0);
         Arc::new(Run {
             id,
@@ -218,8 +219,8 @@ impl Runs {
     }
 
     /// The run `id` if `user` owns it.
-    pub fn get(&self, user: &str, id: &str) -> Option<Arc<Run>> {
-        self.map.get(id).filter(|r| r.user == user).map(|r| r.clone())
+    pub fn get(&self, user: &UserKey, id: &str) -> Option<Arc<Run>> {
+        self.map.get(id).filter(|r| &r.user == user).map(|r| r.clone())
     }
 
     /// Forgets a finished run unless it must stay replayable.

@@ -18,11 +18,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::{self, App, AppState};
+use crate::app;
 use crate::config::Config;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::run::{Runs, StopReason};
+use crate::state::{App, AppState};
 use crate::telemetry::ServerRecorder;
 
 /// Time reserved at the end of the drain budget for interrupted runs to write their terminal

@@ -9,6 +9,7 @@ mod memory;
 
 use std::sync::Arc;
 
+pub use agenthost_platform::UserKey;
 use agenthost_responses::{Item, Response};
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
@@ -19,8 +20,8 @@ pub const HISTORY_LIMIT: usize = 100;
 /// A stored response with its input items.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
-    /// The owning user's partition key (empty for anonymous).
-    pub user: String,
+    /// The owning user.
+    pub user: UserKey,
     /// The response snapshot; its `previous_response_id` and `conversation` link it to history.
     pub response: Response,
     /// This request's input items, with ids.
@@ -80,10 +81,28 @@ pub struct StoreStats {
     pub evictions: u64,
 }
 
-/// A store failure (backends with I/O; the memory store never fails).
+/// A store failure. The memory store fails only on records it cannot encode; backends with I/O
+/// add the rest. [`StoreError::code`] is stable; messages may name the backend but never a
+/// credential.
 #[derive(Debug, thiserror::Error)]
-#[error("response store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The backend cannot be reached or refused the operation; retrying later may succeed.
+    #[error("response store unavailable: {0}")]
+    Unavailable(String),
+    /// A record could not be encoded or decoded.
+    #[error("response store record is not valid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The stable code operators see in logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "store_unavailable",
+            StoreError::Corrupt(_) => "store_corrupt",
+        }
+    }
+}
 
 /// Where responses live.
 #[async_trait::async_trait]
@@ -92,20 +111,20 @@ pub trait ResponseStore: Send + Sync {
     async fn put(&self, record: Record) -> Result<(), StoreError>;
 
     /// The record `id` as `user` sees it.
-    async fn get(&self, user: &str, id: &str) -> Result<Lookup<Arc<Record>>, StoreError>;
+    async fn get(&self, user: &UserKey, id: &str) -> Result<Lookup<Arc<Record>>, StoreError>;
 
     /// Deletes `id`, leaving a tombstone.
-    async fn delete(&self, user: &str, id: &str) -> Result<Lookup<()>, StoreError>;
+    async fn delete(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError>;
 
     /// History items, oldest first, at most [`HISTORY_LIMIT`]. `Missing` when a
     /// `previous_response_id` is unknown to this user; an unknown conversation is empty history.
-    async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
+    async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
 
     /// A page of `id`'s input items: its history, then its own input.
-    async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
+    async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
 
     /// Stored items by id (for `item_reference` inputs); `None` for unknown or foreign ids.
-    async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
+    async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
 
     /// Current sizes and counters.
     fn stats(&self) -> StoreStats;

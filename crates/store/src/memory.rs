@@ -14,7 +14,9 @@ use agenthost_responses::{Item, Response, ResponseStatus};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats};
+use crate::{
+    HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats, UserKey,
+};
 
 /// Limits of the memory store. The oldest responses are evicted first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +76,7 @@ impl Entry {
 /// missing record rather than a panic.
 fn parse(json: &[u8]) -> Option<Record> {
     let s: Stored<'_> = serde_json::from_slice(json).ok()?;
-    Some(Record { user: s.user.into_owned(), response: s.response.into_owned(), input: s.input.into_owned() })
+    Some(Record { user: UserKey::new(&s.user), response: s.response.into_owned(), input: s.input.into_owned() })
 }
 
 /// History items from records collected newest first (with their item counts, used only to stop
@@ -230,7 +232,7 @@ impl Inner {
 }
 
 fn store_error(e: serde_json::Error) -> StoreError {
-    StoreError(format!("cannot serialize a response: {e}"))
+    StoreError::Corrupt(format!("cannot serialize a response: {e}"))
 }
 
 #[async_trait::async_trait]
@@ -238,7 +240,7 @@ impl ResponseStore for MemoryStore {
     async fn put(&self, record: Record) -> Result<(), StoreError> {
         let now = Instant::now();
         let json: Arc<[u8]> = serde_json::to_vec(&Stored {
-            user: Cow::Borrowed(&record.user),
+            user: Cow::Borrowed(record.user.partition()),
             response: Cow::Borrowed(&record.response),
             input: Cow::Borrowed(&record.input),
         })
@@ -247,7 +249,7 @@ impl ResponseStore for MemoryStore {
         let item_keys: Box<[u64]> =
             record.input.iter().chain(&record.response.output).filter_map(Item::id).map(item_key).collect();
         let id: Arc<str> = Arc::from(record.response.id.as_str());
-        let user: Arc<str> = Arc::from(record.user.as_str());
+        let user: Arc<str> = Arc::from(record.user.partition());
         let conversation = record.response.conversation.as_ref().map(|c| Arc::<str>::from(c.id.as_str()));
         let entry = Entry {
             user: user.clone(),
@@ -278,7 +280,8 @@ impl ResponseStore for MemoryStore {
         Ok(())
     }
 
-    async fn get(&self, user: &str, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
+    async fn get(&self, user: &UserKey, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
+        let user = user.partition();
         // Copy the JSON out so parsing happens outside the lock.
         let json = {
             let inner = self.inner.lock();
@@ -290,13 +293,14 @@ impl ResponseStore for MemoryStore {
         };
         let s: Stored<'_> = serde_json::from_slice(&json).map_err(store_error)?;
         Ok(Lookup::Found(Arc::new(Record {
-            user: s.user.into_owned(),
+            user: UserKey::new(&s.user),
             response: s.response.into_owned(),
             input: s.input.into_owned(),
         })))
     }
 
-    async fn delete(&self, user: &str, id: &str) -> Result<Lookup<()>, StoreError> {
+    async fn delete(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
+        let user = user.partition();
         let mut inner = self.inner.lock();
         match inner.visible(user, id, self.config.ttl, Instant::now()) {
             Lookup::Found(_) => {}
@@ -315,7 +319,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn history(&self, user: &str, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
+    async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
+        let user = user.partition();
         let parts = {
             let inner = self.inner.lock();
             match source {
@@ -329,7 +334,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(history_items(parts)))
     }
 
-    async fn input_items(&self, user: &str, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+    async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+        let user = user.partition();
         let (history, own) = {
             let inner = self.inner.lock();
             let entry = match inner.visible(user, id, self.config.ttl, Instant::now()) {
@@ -361,7 +367,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(Page { data: window.iter().take(page.limit).cloned().collect(), has_more }))
     }
 
-    async fn items(&self, user: &str, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
+    async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
+        let user = user.partition();
         let owners: Vec<Option<Arc<[u8]>>> = {
             let inner = self.inner.lock();
             ids.iter()

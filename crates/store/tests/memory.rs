@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use agenthost_responses::{ConversationRef, Item, Response, ResponseStatus, id};
-use agenthost_store::{HistorySource, Lookup, MemoryStore, MemoryStoreConfig, PageQuery, Record, ResponseStore};
+use agenthost_store::{
+    HistorySource, Lookup, MemoryStore, MemoryStoreConfig, PageQuery, Record, ResponseStore, UserKey,
+};
 
 fn record(user: &str, text: &str, prev: Option<&str>, conv: Option<&str>, status: ResponseStatus) -> Record {
     let rid = id::new_id(id::RESPONSE, prev);
@@ -16,7 +18,7 @@ fn record(user: &str, text: &str, prev: Option<&str>, conv: Option<&str>, status
     let mut output = Item::user_text(format!("re: {text}"));
     output.ensure_id(&rid);
     response.output = vec![output];
-    Record { user: user.into(), response, input: vec![input] }
+    Record { user: UserKey::new(user), response, input: vec![input] }
 }
 
 fn texts(items: &[Item]) -> Vec<String> {
@@ -39,13 +41,13 @@ async fn users_never_see_each_others_responses() {
     let r = record("alice", "hi", None, None, ResponseStatus::Completed);
     let rid = r.response.id.clone();
     s.put(r).await.unwrap();
-    assert!(matches!(s.get("alice", &rid).await.unwrap(), Lookup::Found(_)));
-    assert_eq!(s.get("bob", &rid).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.delete("bob", &rid).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.history("bob", HistorySource::Previous(&rid)).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.delete("alice", &rid).await.unwrap(), Lookup::Found(()));
-    assert_eq!(s.get("alice", &rid).await.unwrap(), Lookup::Deleted);
-    assert_eq!(s.get("bob", &rid).await.unwrap(), Lookup::Missing);
+    assert!(matches!(s.get(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(s.get(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.delete(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.history(&UserKey::new("bob"), HistorySource::Previous(&rid)).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.delete(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Found(()));
+    assert_eq!(s.get(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Deleted);
+    assert_eq!(s.get(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
 }
 
 #[tokio::test]
@@ -60,7 +62,9 @@ async fn previous_response_chains_flatten_and_skip_failed() {
     let c = record("u", "three", Some(&b_id), None, ResponseStatus::Completed);
     let c_id = c.response.id.clone();
     s.put(c).await.unwrap();
-    let Lookup::Found(h) = s.history("u", HistorySource::Previous(&c_id)).await.unwrap() else { panic!() };
+    let Lookup::Found(h) = s.history(&UserKey::new("u"), HistorySource::Previous(&c_id)).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(texts(&h), ["one", "re: one", "three", "re: three"]);
 }
 
@@ -71,7 +75,9 @@ async fn conversation_history_in_creation_order_and_capped() {
         s.put(record("u", &format!("m{i}"), None, Some("conv"), ResponseStatus::Completed)).await.unwrap();
     }
     s.put(record("other", "secret", None, Some("conv"), ResponseStatus::Completed)).await.unwrap();
-    let Lookup::Found(h) = s.history("u", HistorySource::Conversation("conv")).await.unwrap() else { panic!() };
+    let Lookup::Found(h) = s.history(&UserKey::new("u"), HistorySource::Conversation("conv")).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(h.len(), 100);
     assert_eq!(texts(&h)[0], "m10");
     assert_eq!(texts(&h)[99], "re: m59");
@@ -88,16 +94,16 @@ async fn input_items_page_over_history_and_input() {
     let b_id = b.response.id.clone();
     s.put(b).await.unwrap();
     let q = PageQuery { limit: 2, descending: false, after: None, before: None };
-    let Lookup::Found(p) = s.input_items("u", &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["one", "re: one"]);
     assert!(p.has_more);
     let after = p.data[1].id().unwrap().to_string();
     let q = PageQuery { limit: 20, descending: false, after: Some(after), before: None };
-    let Lookup::Found(p) = s.input_items("u", &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["two"]);
     assert!(!p.has_more);
     let q = PageQuery { limit: 20, descending: true, after: None, before: None };
-    let Lookup::Found(p) = s.input_items("u", &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["two", "re: one", "one"]);
 }
 
@@ -110,9 +116,9 @@ async fn caps_evict_the_oldest_first() {
         ids.push(r.response.id.clone());
         s.put(r).await.unwrap();
     }
-    assert_eq!(s.get("u", &ids[0]).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.get("u", &ids[1]).await.unwrap(), Lookup::Missing);
-    assert!(matches!(s.get("u", &ids[4]).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(s.get(&UserKey::new("u"), &ids[0]).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.get(&UserKey::new("u"), &ids[1]).await.unwrap(), Lookup::Missing);
+    assert!(matches!(s.get(&UserKey::new("u"), &ids[4]).await.unwrap(), Lookup::Found(_)));
     let st = s.stats();
     assert_eq!((st.responses, st.evictions), (3, 2));
 
@@ -131,7 +137,7 @@ async fn ttl_expires_responses() {
     let rid = r.response.id.clone();
     s.put(r).await.unwrap();
     std::thread::sleep(Duration::from_millis(2));
-    assert_eq!(s.get("u", &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.get(&UserKey::new("u"), &rid).await.unwrap(), Lookup::Missing);
 }
 
 #[tokio::test]
@@ -140,7 +146,7 @@ async fn item_references_resolve_only_for_the_owner() {
     let r = record("u", "hi", None, None, ResponseStatus::Completed);
     let item_id = r.input[0].id().unwrap().to_string();
     s.put(r).await.unwrap();
-    let found = s.items("u", &[item_id.clone(), "msg_nope".into()]).await.unwrap();
+    let found = s.items(&UserKey::new("u"), &[item_id.clone(), "msg_nope".into()]).await.unwrap();
     assert!(found[0].is_some() && found[1].is_none());
-    assert_eq!(s.items("x", &[item_id]).await.unwrap(), vec![None]);
+    assert_eq!(s.items(&UserKey::new("x"), &[item_id]).await.unwrap(), vec![None]);
 }

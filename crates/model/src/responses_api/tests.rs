@@ -73,7 +73,7 @@ fn errors_and_non_json_events() {
     let s = Scrubber::default();
     assert_eq!(parser.event("ping", "not json", &s, &mut out).ok(), Some(Step::Continue));
     let err = parser.event("error", "upstream exploded", &s, &mut out).unwrap_err();
-    assert_eq!((err.error.code.as_str(), err.error.message.as_str()), (codes::MODEL_ERROR, "upstream exploded"));
+    assert_eq!((err.error.code, err.error.message.as_str()), (codes::MODEL_ERROR, "upstream exploded"));
     let ev = json!({"type": "error", "code": "context_length_exceeded", "message": "too long"});
     let err = parser.event("error", &ev.to_string(), &s, &mut out).unwrap_err();
     assert_eq!(err.error.code, codes::CONTEXT_LENGTH_EXCEEDED);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agenthost_agent::{Model, ModelEvent, TraceHeaders, UserKey};
+use agenthost_agent::{Model, ModelErrorCode, ModelEvent, TraceHeaders, UserKey};
 use agenthost_identity::{COGNITIVE_SERVICES_SCOPE, Secret};
 use agenthost_model::mock::{MockChunk, MockEnd, MockOpenAi, MockTurn};
 use agenthost_model::{ApiKeyStyle, ModelConfig, ModelConfigError, Provider, build, codes};
@@ -60,7 +60,7 @@ async fn retries_run_out_with_the_upstream_message() {
     let (events, error) = run(&*model(config), &ctx(), user("hi")).await;
     assert!(events.is_empty());
     let error = error.unwrap();
-    assert_eq!((error.code.as_str(), error.message.as_str()), (codes::RATE_LIMITED, "Rate limit reached"));
+    assert_eq!((error.code, error.message.as_str()), (codes::RATE_LIMITED, "Rate limit reached"));
     assert_eq!(mock.requests().len(), 3);
 }
 
@@ -122,7 +122,7 @@ async fn context_length_errors_keep_the_upstream_message() {
         let (events, error) = run(&*model(mock.config(provider)), &ctx(), user("hi")).await;
         assert!(events.is_empty());
         let error = error.unwrap();
-        assert_eq!((error.code.as_str(), error.message.as_str()), (codes::CONTEXT_LENGTH_EXCEEDED, message));
+        assert_eq!((error.code, error.message.as_str()), (codes::CONTEXT_LENGTH_EXCEEDED, message));
         assert_eq!(mock.requests().len(), 1);
     }
 }
@@ -151,7 +151,7 @@ async fn other_client_errors_map_to_stable_codes() {
         (codes::MODEL_ERROR, "the model stream carried an event that is not valid JSON"),
         (codes::MODEL_ERROR, "flagged"),
     ];
-    let got: Vec<(&str, &str)> = got.iter().map(|(c, m)| (c.as_str(), m.as_str())).collect();
+    let got: Vec<(ModelErrorCode, &str)> = got.iter().map(|(c, m)| (*c, m.as_str())).collect();
     assert_eq!(got, expected);
 }
 
@@ -331,5 +331,5 @@ async fn events_before_the_terminal_event_are_not_lost() {
     let (events, error) = run(&*model(mock.config(Provider::OpenAiResponses)), &ctx(), user("hi")).await;
     assert_eq!(events, vec![ModelEvent::TextDelta("a".into())]);
     let error = error.unwrap();
-    assert_eq!((error.code.as_str(), error.message.as_str()), (codes::RATE_LIMITED, "slow down"));
+    assert_eq!((error.code, error.message.as_str()), (codes::RATE_LIMITED, "slow down"));
 }

@@ -13,11 +13,11 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-pub use crate::app::AppState;
 use crate::app::router;
 pub use crate::cli::ServeArgs;
 use crate::config::{Config, Env};
 use crate::serve;
+pub use crate::state::AppState;
 
 /// Environment variables for a test.
 pub struct Vars(pub HashMap<String, String>);

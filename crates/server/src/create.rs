@@ -1,0 +1,322 @@
+//! `POST /responses`: a request becoming a run (§1.2, §5.6 of the protocol reference).
+//!
+//! [`create`] admits the request, [`prepare`] turns it into everything a run needs (history,
+//! resolved input, approvals, ids, the response snapshot and the model request, built by the
+//! crates that own those rules), [`start`] registers and spawns the run, and [`answer`] picks
+//! the response mode. [`drive`] is the run task.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use agenthost_agent::{
+    Approval, ModelRequest, NoTools, Preflight, RequestContext, Turn, TurnEnd, UserKey, approvals_from, run_turn,
+};
+use agenthost_responses::{
+    AgentReference, CreateRequest, Created, Item, Response, ResponseError, ResponseWriter, id, unix_now,
+};
+use agenthost_store::{HistorySource, Lookup, Record};
+use agenthost_toolbox::Marker;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::platform::PlatformRequest;
+use crate::run::{Run, RunSink, StopReason};
+use crate::sse::{self, ClientGuard};
+use crate::state::AppState;
+use crate::telemetry::{self, RequestSpans};
+
+/// `POST /responses`. Every answer, errors included, carries `x-agent-session-id`.
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(platform): Extension<PlatformRequest>,
+    Extension(spans): Extension<RequestSpans>,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResponse {
+    let mut session = app.config.platform.session_id.clone();
+    let outcome = async {
+        admit(&app, &platform)?;
+        let bytes = read_body(body, &headers, app.config.max_body_bytes).await?;
+        let request = CreateRequest::parse(&bytes)?;
+        let prepared = prepare(&app, &platform, request).await?;
+        session = Some(prepared.session_id.clone());
+        let run = start(&app, &platform, &spans.log, prepared).await?;
+        answer(&app, run).await
+    };
+    let mut response = outcome.await.unwrap_or_else(IntoResponse::into_response);
+    let session = session.unwrap_or_else(|| id::session_id("", "", None));
+    if let Ok(v) = HeaderValue::from_str(&session) {
+        response.headers_mut().insert("x-agent-session-id", v);
+    }
+    response
+}
+
+/// Refuses requests the server must not start: while draining, and hosted requests without the
+/// platform's call id or user id.
+fn admit(app: &AppState, platform: &PlatformRequest) -> Result<(), ApiError> {
+    if app.health.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
+    if app.config.platform.hosted {
+        if platform.call_id.is_none() {
+            return Err(ApiError::UnsupportedProtocol);
+        }
+        if platform.user.id().is_none() {
+            return Err(ApiError::MissingUserId);
+        }
+    }
+    Ok(())
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::BodyTooLarge(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large { ApiError::BodyTooLarge(limit) } else { ApiError::UnreadableBody }
+    })
+}
+
+/// A validated request with everything its run needs.
+struct Prepared {
+    request: CreateRequest,
+    markers: Vec<Marker>,
+    snapshot: Response,
+    agent_name: String,
+    session_id: String,
+    input: Vec<Item>,
+    model_request: ModelRequest,
+    approvals: Vec<Approval>,
+}
+
+async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequest) -> Result<Prepared, ApiError> {
+    let markers = app.toolboxes.markers(&request.tools)?;
+    let user = &platform.user;
+    let history = history(app, user, &request).await?;
+
+    let hint = request.previous_response_id.as_deref().or(request.conversation.as_deref());
+    let response_id = platform.response_id.clone().unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
+    let input = resolve_references(app, user, request.input.clone(), &response_id).await?;
+    let approvals = approvals_from(&history, &input)
+        .map_err(|e| ApiError::UnknownApproval { message: e.message, index: e.index })?;
+
+    let config = &app.config.platform;
+    let agent_name = config.agent_name.clone().unwrap_or_else(|| "agenthost".into());
+    // §2.5: the session follows the conversation or previous response's partition (a raw id
+    // when not well-formed), unless the request or the platform names one.
+    let session_id = request.agent_session_id.clone().or_else(|| config.session_id.clone()).unwrap_or_else(|| {
+        let partition = hint.map(|h| id::partition_of(h).unwrap_or_else(|| h.to_string()));
+        id::session_id(&agent_name, config.agent_version.as_deref().unwrap_or(""), partition.as_deref())
+    });
+    let snapshot = Response::from_request(
+        &request,
+        Created {
+            id: response_id,
+            created_at: unix_now(),
+            default_model: app.config.model.clone().unwrap_or_default(),
+            agent: AgentReference::new(agent_name.clone(), config.agent_version.clone()),
+            session_id: session_id.clone(),
+        },
+    );
+    let mut model_input = history;
+    model_input.extend(input.iter().cloned());
+    let model_request = ModelRequest::from_request(&request, app.config.backend.instructions.as_deref(), model_input);
+    Ok(Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals })
+}
+
+/// The turn's history: the `previous_response_id` chain (which must exist for this user), or
+/// the conversation's responses (an unknown conversation starts empty).
+async fn history(app: &AppState, user: &UserKey, request: &CreateRequest) -> Result<Vec<Item>, ApiError> {
+    Ok(match (&request.previous_response_id, &request.conversation) {
+        (Some(prev), _) => match app.store.history(user, HistorySource::Previous(prev)).await? {
+            Lookup::Found(items) => items,
+            _ => return Err(ApiError::PreviousResponseNotFound(prev.clone())),
+        },
+        (None, Some(conv)) => match app.store.history(user, HistorySource::Conversation(conv)).await? {
+            Lookup::Found(items) => items,
+            _ => Vec::new(),
+        },
+        (None, None) => Vec::new(),
+    })
+}
+
+/// Replaces `item_reference` inputs with the stored items and gives every input item an id.
+async fn resolve_references(
+    app: &AppState,
+    user: &UserKey,
+    input: Vec<Item>,
+    response_id: &str,
+) -> Result<Vec<Item>, ApiError> {
+    let refs: Vec<String> = input
+        .iter()
+        .filter_map(|i| match i {
+            Item::ItemReference(r) => Some(r.id.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut resolved = if refs.is_empty() { Vec::new() } else { app.store.items(user, &refs).await? }.into_iter();
+    let mut out = Vec::with_capacity(input.len());
+    for (index, mut item) in input.into_iter().enumerate() {
+        if let Item::ItemReference(r) = &item {
+            match resolved.next().flatten() {
+                Some(found) => out.push(found),
+                None => return Err(ApiError::ItemNotFound { id: r.id.clone(), index }),
+            }
+            continue;
+        }
+        item.ensure_id(response_id);
+        out.push(item);
+    }
+    Ok(out)
+}
+
+/// Registers the run and spawns its task. `response.created` is in the run's log before the
+/// task starts; a background response is stored before anyone can ask for it.
+async fn start(
+    app: &AppState,
+    platform: &PlatformRequest,
+    log_span: &tracing::Span,
+    prepared: Prepared,
+) -> Result<Arc<Run>, ApiError> {
+    let Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals } = prepared;
+    let response_id = snapshot.id.clone();
+    let run = Run::new(response_id.clone(), platform.user.clone(), request.background, request.stream);
+    let mut writer = ResponseWriter::new(snapshot);
+    let mut sink = RunSink::new(run.clone());
+    writer.created(&mut sink);
+    if request.background {
+        let record = Record { user: platform.user.clone(), response: writer.response().clone(), input: input.clone() };
+        app.store.put(record).await?;
+    }
+    app.runs.insert(run.clone());
+
+    // A child of the request's server span (current here); the run task runs inside it and the
+    // log span.
+    let span = telemetry::invoke_agent_span(
+        &app.config,
+        &telemetry::AgentRun {
+            agent_name: &agent_name,
+            response_id: &response_id,
+            conversation_id: request.conversation.as_deref(),
+            model: app.model.as_ref(),
+            streaming: request.stream,
+            request_id: &platform.request_id,
+            session_id: Some(&session_id),
+        },
+    );
+    let ctx = RequestContext {
+        request_id: platform.request_id.clone(),
+        response_id,
+        user: platform.user.clone(),
+        call_id: platform.call_id.clone(),
+        trace: platform.trace.clone(),
+        telemetry: app.telemetry.clone(),
+        log_span: log_span.clone(),
+        cancel: run.cancel.clone(),
+        deadline: Some(tokio::time::Instant::now() + app.config.response_timeout),
+    };
+    let turn = Turn {
+        ctx,
+        model: app.model.clone(),
+        // Filled in by `drive` once the request's toolboxes are resolved.
+        tools: Arc::new(NoTools),
+        preflight: Preflight::default(),
+        approvals,
+        request: model_request,
+        max_iterations: app.config.max_tool_iterations,
+    };
+    let plan = Plan { turn, markers, input, store: request.store, span: span.clone() };
+    let task = drive(app.clone(), run.clone(), writer, sink, plan);
+    app.tracker.spawn(task.instrument(span).instrument(log_span.clone()));
+    Ok(run)
+}
+
+/// Streams, returns the background snapshot, or waits for the synchronous result.
+async fn answer(app: &AppState, run: Arc<Run>) -> Result<HttpResponse, ApiError> {
+    let keepalive = app.config.sse_keepalive;
+    Ok(match (run.background, run.stream) {
+        (false, true) => sse::response(run.clone(), 0, keepalive, ClientGuard(Some(run)), app.metrics.clone()),
+        (true, true) => sse::response(run, 0, keepalive, ClientGuard(None), app.metrics.clone()),
+        (true, false) => {
+            let snapshot = run.snapshot().ok_or(ApiError::Internal("background run without a snapshot"))?;
+            Json(snapshot.as_ref()).into_response()
+        }
+        (false, false) => {
+            // Dropping the guard before the response is written is fine: the run has finished.
+            let _guard = ClientGuard(Some(run.clone()));
+            Json(run.wait_finished().await.as_ref()).into_response()
+        }
+    })
+}
+
+/// What a run does, besides writing: the turn, the request's toolbox markers, what to store, and
+/// its `invoke_agent` span.
+struct Plan {
+    turn: Turn,
+    markers: Vec<Marker>,
+    input: Vec<Item>,
+    store: bool,
+    span: tracing::Span,
+}
+
+/// The run task: drives the turn, persists, then publishes the terminal event.
+async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
+    let Plan { mut turn, markers, input, store, span } = plan;
+    let started = Instant::now();
+    let deadline = app.config.response_timeout;
+    writer.in_progress(&mut sink);
+    let work = async {
+        // Toolbox resolution may list a toolbox for this user; it runs inside the response's
+        // deadline and cancellation, after `response.created` has gone out.
+        let (tools, preflight) = app.toolboxes.resolve(&turn.ctx, &markers).await;
+        turn.tools = tools;
+        turn.preflight = preflight;
+        run_turn(turn, &mut writer, &mut sink).await
+    };
+    let end = tokio::select! {
+        end = work => end,
+        _ = tokio::time::sleep(deadline) => {
+            run.stop(StopReason::Timeout);
+            TurnEnd::Interrupted
+        }
+    };
+    if end == TurnEnd::Interrupted {
+        match run.stop_reason() {
+            StopReason::Shutdown => writer.fail(
+                &mut sink,
+                ResponseError::new("server_shutdown", "The server shut down before the response finished."),
+                None,
+            ),
+            StopReason::Timeout => writer.fail(
+                &mut sink,
+                ResponseError::new("timeout", format!("The response did not finish within {}s.", deadline.as_secs())),
+                None,
+            ),
+            StopReason::ClientGone | StopReason::Cancelled | StopReason::None => writer.cancel(&mut sink),
+        }
+    }
+    let response = writer.into_response();
+    let client_gone = run.stop_reason() == StopReason::ClientGone && !run.background;
+    if store && !client_gone {
+        let record = Record { user: run.user.clone(), response: response.clone(), input };
+        if let Err(e) = app.store.put(record).await {
+            tracing::error!(response_id = %run.id, code = e.code(), "could not store response: {e}");
+        }
+    }
+    telemetry::finish_invoke_agent(&span, &response);
+    app.metrics.responses.with_label_values(&[response.status.as_str()]).inc();
+    app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
+    run.publish_final(sink.terminal.take(), response);
+    app.runs.finish(&run);
+}

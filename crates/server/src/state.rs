@@ -1,0 +1,39 @@
+//! The long-lived handles every request shares. Nothing request-specific lives here.
+
+use std::sync::Arc;
+
+use agenthost_agent::{Model, Telemetry};
+use agenthost_store::ResponseStore;
+use agenthost_toolbox::Toolboxes;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::run::Runs;
+
+/// Long-lived handles shared by every request. Nothing request-specific lives here.
+pub struct App {
+    /// Validated configuration.
+    pub config: Config,
+    /// Where responses are kept.
+    pub store: Arc<dyn ResponseStore>,
+    /// The agent's model.
+    pub model: Arc<dyn Model>,
+    /// Toolboxes: the agent's tools, per request and per user.
+    pub toolboxes: Arc<Toolboxes>,
+    /// Live runs.
+    pub runs: Runs,
+    /// Probe state.
+    pub health: Health,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// What the library crates report to (metrics, trace context), passed in every request's
+    /// context.
+    pub telemetry: Telemetry,
+    /// Every run task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// Cheap-to-clone handle to [`App`].
+pub type AppState = Arc<App>;
