@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks POST /responses with the scripted model (issue figures come from here).
 #
-#   scripts/bench.sh [SECONDS] [CONCURRENCY]
+#   tests/scripts/bench.sh [SECONDS] [CONCURRENCY]
 #
 # Builds the release binary, then with wrk (installed from Debian when missing) measures at the
 # given concurrency (default 16) for the given time (default 10 s):
@@ -10,7 +10,7 @@
 # default store caps, and with caps raised so all 100 000 are retained.
 # Prints requests/s and p50/p99 latency per run. Loopback only; bounded in time.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-10}
 conc=${2:-16}
 if ! command -v wrk >/dev/null; then
@@ -21,7 +21,7 @@ bin=$root/target/release/agenthost
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-. "$root/scripts/lib.sh"
+. "$root/tests/scripts/lib.sh"
 
 start() { # env assignments...
   port=$(freeport); mport=$(freeport)

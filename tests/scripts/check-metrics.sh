@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Runs a consent flow through `agenthost demo` and checks the scraped metrics with promtool
 # (Debian package `prometheus`, installed when missing) and for the families the flow must touch.
-#   scripts/check-metrics.sh [BINARY]
+#   tests/scripts/check-metrics.sh [BINARY]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${1:-$root/target/release/agenthost}
 if ! command -v promtool >/dev/null; then
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-. "$root/scripts/lib.sh"
+. "$root/tests/scripts/lib.sh"
 port=$(freeport); mport=$(freeport); out=$(mktemp -d)
 "$bin" demo --port "$port" --metrics-port "$mport" >"$out/demo.log" 2>&1 &
 pid=$!

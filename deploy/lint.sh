@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/lint-deploy.sh: offline validation of everything under deploy/ and
+# deploy/lint.sh: offline validation of everything under deploy/ and
 # charts/ (Helm chart, kustomize base and overlays, Foundry agent files,
 # Dockerfile and .dockerignore).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/readonly-smoke.sh BINARY
+# tests/scripts/readonly-smoke.sh BINARY
 #
 # Runs a release build of agenthost the way the container runs it: read-only
 # root filesystem, read-only working directory and HOME, and only TMPDIR
@@ -20,7 +20,7 @@
 #             modes apply); writes elsewhere are detected afterwards by a scan
 #             of the usual writable places, not prevented.
 #
-# Usage: scripts/readonly-smoke.sh target/release/agenthost
+# Usage: tests/scripts/readonly-smoke.sh target/release/agenthost
 set -euo pipefail
 
 BIN_ARG="${1:-}"

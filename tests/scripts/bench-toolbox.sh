@@ -7,9 +7,9 @@
 #      after a 2 s warm-up (a user's first request may wait up to AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS
 #      for that user's retry of the hanging toolbox; later ones never wait);
 #   3. throughput of those requests (each calls one toolbox tool through the proxy).
-#   scripts/bench-toolbox.sh [SECONDS] [CONCURRENCY]
+#   tests/scripts/bench-toolbox.sh [SECONDS] [CONCURRENCY]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-10}
 conc=${2:-16}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
@@ -17,7 +17,7 @@ cargo build --release -p agenthost -p agenthost-mock-proxy --manifest-path "$roo
 bin=$root/target/release
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-. "$root/scripts/lib.sh"
+. "$root/tests/scripts/lib.sh"
 
 cat >"$work/scenario.toml" <<'TOML'
 mode = "stateless"
