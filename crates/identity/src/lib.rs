@@ -7,27 +7,28 @@
 //! * [`WorkloadIdentity`]: Entra workload identity with a federated token file;
 //! * [`CachedProvider`]: per-scope cache with early, single-flight refresh.
 //!
-//! [`from_env`] picks one from the environment (precedence documented in [`env`]).
+//! [`select`] picks one from the identity variables the caller read (precedence documented in
+//! [`select`](mod@select)).
 //!
 //! Invariants: no token, client assertion or identity-header value ever appears in a
 //! `Debug`/`Display` output, an error message or a log line; logs carry only the provider
 //! kind, the scope and the expiry. Every HTTP call has a timeout and a bounded retry.
 
 pub mod cache;
-pub mod env;
 mod error;
 mod http;
 mod managed;
 mod provider;
+pub mod select;
 mod token;
 mod workload;
 
 pub use cache::{CacheOptions, CachedProvider, Clock, SystemClock};
-pub use env::{Env, EnvOptions, ProcessEnv, from_env};
 pub use error::TokenError;
 pub use http::HttpOptions;
 pub use managed::{IMDS_ENDPOINT, IMDS_TOKEN_PATH, ManagedIdentity};
 pub use provider::{StaticToken, TokenProvider};
+pub use select::{IdentityVars, SelectOptions, select, vars};
 pub use token::{AccessToken, Secret, far_future};
 pub use workload::{DEFAULT_AUTHORITY_HOST, JWT_BEARER_ASSERTION_TYPE, WorkloadIdentity};
 

@@ -60,6 +60,8 @@ pub struct Config {
     pub toolbox: ToolboxConfig,
     /// Traces: OTLP export, resource, sampling, content capture (`OTEL_*`).
     pub telemetry: crate::telemetry::Settings,
+    /// The workload / managed identity variables token providers are chosen from.
+    pub identity: agenthost_identity::IdentityVars,
 }
 
 /// Which model answers, and how to reach it.
@@ -112,6 +114,8 @@ pub struct ToolboxConfig {
     pub allow_loopback_consent_links: bool,
     /// `FOUNDRY_AGENT_TOOLSET_FEATURES`.
     pub extra_features: Option<String>,
+    /// `AGENTHOST_TOOLBOX_TOKEN`: a static proxy token (local use), redacted in Debug.
+    pub token: Option<agenthost_identity::Secret>,
 }
 
 /// A setting could not be used.
@@ -388,6 +392,7 @@ impl Config {
                 boolean,
             )?,
             extra_features: nonempty("FOUNDRY_AGENT_TOOLSET_FEATURES"),
+            token: nonempty(agenthost_identity::TOOLBOX_TOKEN_VAR).map(agenthost_identity::Secret::new),
         };
         let base_url =
             args.model_base_url.clone().filter(|v| !v.trim().is_empty()).or_else(|| nonempty("OPENAI_BASE_URL"));
@@ -451,6 +456,7 @@ impl Config {
         };
         Ok(Config {
             telemetry: crate::telemetry::Settings::from_env(env)?,
+            identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),
             backend,
             toolbox,
             listen: SocketAddr::new(host, port),

@@ -26,7 +26,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let config = Config::from_args(&serve_args, None, &ProcessEnv)?;
     // The mock proxy accepts any bearer token; a static one keeps the demo offline.
     let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new("demo-token"));
-    let app = serve::build(config, &agenthost_identity::ProcessEnv, Some(token))?;
+    let app = serve::build(config, Some(token))?;
     println!("{}", walkthrough(args.port, &proxy.base_url()));
     let result = serve::run(app).await;
     proxy.shutdown().await;

@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         }
     };
     // Building needs the runtime (HTTP clients), but a bad configuration is still exit code 2.
-    let app = match runtime.block_on(async { serve::build(config, &agenthost_identity::ProcessEnv, None) }) {
+    let app = match runtime.block_on(async { serve::build(config, None) }) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("agenthost: {e}");

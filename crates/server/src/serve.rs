@@ -30,17 +30,13 @@ use crate::telemetry::ServerRecorder;
 /// event and for streams to flush it.
 const FINAL_GRACE: Duration = Duration::from_secs(2);
 
-/// Builds the shared state: store, model, toolboxes. `identity_env` is where token providers
-/// find their variables; `toolbox_token` overrides them (the demo's static token).
-pub fn build(
-    config: Config,
-    identity_env: &dyn agenthost_identity::Env,
-    toolbox_token: Option<Arc<dyn TokenProvider>>,
-) -> Result<AppState, StartupError> {
+/// Builds the shared state: store, model, toolboxes. Token providers come from the identity
+/// variables in `config`; `toolbox_token` overrides them (the demo's static token).
+pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> Result<AppState, StartupError> {
     let metrics = Metrics::new().map_err(|e| StartupError(format!("metrics: {e}")))?;
     let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
-    let model = build_model(&config, identity_env)?;
-    let toolboxes = build_toolboxes(&config, identity_env, toolbox_token, telemetry.clone())?;
+    let model = build_model(&config)?;
+    let toolboxes = build_toolboxes(&config, toolbox_token, telemetry.clone())?;
     metrics.register_toolboxes(toolboxes.readiness().toolboxes.iter().map(|t| t.name.as_str()));
     Ok(Arc::new(App {
         store: Arc::new(MemoryStore::new(config.store)),
@@ -60,16 +56,19 @@ pub fn build(
 #[error("{0}")]
 pub struct StartupError(pub String);
 
-fn identity_options(config: &Config, static_token_var: Option<&str>) -> agenthost_identity::EnvOptions {
-    agenthost_identity::EnvOptions {
-        static_token_var: static_token_var.map(str::to_string),
+fn identity_options(
+    config: &Config,
+    static_token: Option<&agenthost_identity::Secret>,
+) -> agenthost_identity::SelectOptions {
+    agenthost_identity::SelectOptions {
+        static_token: static_token.map(|t| t.expose().to_string()),
         // IMDS only answers on Azure compute; probing it elsewhere would stall for seconds.
         allow_imds: config.platform.hosted,
         ..Default::default()
     }
 }
 
-fn build_model(config: &Config, env: &dyn agenthost_identity::Env) -> Result<Arc<dyn Model>, StartupError> {
+fn build_model(config: &Config) -> Result<Arc<dyn Model>, StartupError> {
     let m = &config.backend;
     if m.provider == "scripted" {
         return Ok(Arc::new(ScriptedModel { pace: config.scripted_pace }));
@@ -85,7 +84,7 @@ fn build_model(config: &Config, env: &dyn agenthost_identity::Env) -> Result<Arc
         mc.api_key_header = agenthost_model::ApiKeyStyle::ApiKeyHeader;
     }
     if mc.api_key.is_none() {
-        mc.token = agenthost_identity::from_env(env, &identity_options(config, None))
+        mc.token = agenthost_identity::select(&config.identity, &identity_options(config, None))
             .map_err(|e| StartupError(format!("model credentials: {e}")))?;
     }
     if let Some(scope) = &m.token_scope {
@@ -99,7 +98,6 @@ fn build_model(config: &Config, env: &dyn agenthost_identity::Env) -> Result<Arc
 
 fn build_toolboxes(
     config: &Config,
-    env: &dyn agenthost_identity::Env,
     token: Option<Arc<dyn TokenProvider>>,
     telemetry: Telemetry,
 ) -> Result<Arc<Toolboxes>, StartupError> {
@@ -126,7 +124,7 @@ fn build_toolboxes(
     let token = match token {
         Some(t) => Some(t),
         None if has_endpoint => {
-            agenthost_identity::from_env(env, &identity_options(config, Some(agenthost_identity::TOOLBOX_TOKEN_VAR)))
+            agenthost_identity::select(&config.identity, &identity_options(config, config.toolbox.token.as_ref()))
                 .map_err(|e| StartupError(format!("toolbox credentials: {e}")))?
         }
         None => None,

@@ -28,12 +28,6 @@ impl Env for Vars {
     }
 }
 
-impl agenthost_identity::Env for Vars {
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
-}
-
 /// `vars` as an environment.
 pub fn vars(vars: &[(&str, &str)]) -> Vars {
     Vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
@@ -43,7 +37,7 @@ pub fn vars(vars: &[(&str, &str)]) -> Vars {
 pub async fn app(args: ServeArgs, env: &Vars) -> AppState {
     let config = Config::from_args(&args, None, env).expect("test configuration");
     let token: Arc<dyn TokenProvider> = Arc::new(StaticToken::new("test-token"));
-    let app = serve::build(config, env, Some(token)).expect("app builds");
+    let app = serve::build(config, Some(token)).expect("app builds");
     app.toolboxes.start();
     let mut changed = app.toolboxes.subscribe();
     while !app.toolboxes.readiness().ready {

@@ -1,10 +1,11 @@
-//! Choosing a provider from environment variables, read through the [`Env`] seam so tests
-//! never touch the process environment.
+//! Choosing a provider from the identity variables of the environment. This crate never reads
+//! the environment itself: the caller (the server's one environment seam) reads the names in
+//! [`vars`] into [`IdentityVars`] and hands over the values.
 //!
-//! Precedence of [`from_env`] (the first match wins; empty values count as unset):
+//! Precedence of [`select`] (the first match wins; empty values count as unset):
 //!
-//! 1. **Static token**: the variable named by [`EnvOptions::static_token_var`] (e.g.
-//!    `AGENTHOST_TOOLBOX_TOKEN`), if the caller names one and it is set.
+//! 1. **Static token**: [`SelectOptions::static_token`] (e.g. the value of
+//!    `AGENTHOST_TOOLBOX_TOKEN`), if the caller passes one.
 //! 2. **Workload identity**: `AZURE_FEDERATED_TOKEN_FILE`, `AZURE_CLIENT_ID` and
 //!    `AZURE_TENANT_ID` all set; authority `AZURE_AUTHORITY_HOST` (default
 //!    `https://login.microsoftonline.com/`).
@@ -21,7 +22,6 @@
 //! in a [`CachedProvider`]; the static token is not.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,7 +32,7 @@ use crate::managed::{IMDS_TOKEN_PATH, ManagedIdentity};
 use crate::provider::{StaticToken, TokenProvider};
 use crate::workload::WorkloadIdentity;
 
-/// Names of the environment variables read by [`from_env`].
+/// Names of the environment variables [`select`] consults, all in [`vars::ALL`].
 pub mod vars {
     /// Workload identity: path of the projected service-account token.
     pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
@@ -54,42 +54,57 @@ pub mod vars {
     pub const AZURE_POD_IDENTITY_AUTHORITY_HOST: &str = "AZURE_POD_IDENTITY_AUTHORITY_HOST";
     /// Client id of the Foundry agent instance identity (preferred over `AZURE_CLIENT_ID`).
     pub const FOUNDRY_AGENT_INSTANCE_CLIENT_ID: &str = "FOUNDRY_AGENT_INSTANCE_CLIENT_ID";
+
+    /// Every name above.
+    pub const ALL: [&str; 10] = [
+        AZURE_FEDERATED_TOKEN_FILE,
+        AZURE_CLIENT_ID,
+        AZURE_TENANT_ID,
+        AZURE_AUTHORITY_HOST,
+        IDENTITY_ENDPOINT,
+        IDENTITY_HEADER,
+        MSI_ENDPOINT,
+        MSI_SECRET,
+        AZURE_POD_IDENTITY_AUTHORITY_HOST,
+        FOUNDRY_AGENT_INSTANCE_CLIENT_ID,
+    ];
 }
 
-/// Read access to environment variables.
-pub trait Env {
-    /// The value of `key`, or `None` if unset (or not UTF-8).
-    fn get(&self, key: &str) -> Option<String>;
+/// The values of the [`vars`] that are set and not blank.
+#[derive(Clone, Default)]
+pub struct IdentityVars {
+    values: HashMap<&'static str, String>,
 }
 
-/// The real process environment.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessEnv;
+impl IdentityVars {
+    /// Reads every name in [`vars::ALL`] through `lookup`.
+    pub fn read(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let values = vars::ALL
+            .iter()
+            .filter_map(|&name| lookup(name).filter(|v| !v.trim().is_empty()).map(|v| (name, v)))
+            .collect();
+        IdentityVars { values }
+    }
 
-impl Env for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
+    fn get(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
     }
 }
 
-impl<S: BuildHasher> Env for HashMap<String, String, S> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned()
+impl std::fmt::Debug for IdentityVars {
+    // Names only: IDENTITY_HEADER and MSI_SECRET are secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.values.keys().copied().collect();
+        names.sort_unstable();
+        f.debug_struct("IdentityVars").field("set", &names).finish()
     }
 }
 
-impl<S: BuildHasher> Env for HashMap<&str, &str, S> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).map(|v| (*v).to_owned())
-    }
-}
-
-/// Options for [`from_env`].
-#[derive(Debug, Clone, Default)]
-pub struct EnvOptions {
-    /// Variable holding a static token that takes precedence over everything else, e.g.
-    /// `Some("AGENTHOST_TOOLBOX_TOKEN")`. `None` disables static tokens.
-    pub static_token_var: Option<String>,
+/// Options for [`select`].
+#[derive(Clone, Default)]
+pub struct SelectOptions {
+    /// A static token that takes precedence over everything else (blank counts as none).
+    pub static_token: Option<String>,
     /// Fall back to IMDS when nothing else is configured (only when running on Azure).
     pub allow_imds: bool,
     /// Timeouts and retries for token requests.
@@ -98,12 +113,12 @@ pub struct EnvOptions {
     pub cache: CacheOptions,
 }
 
-/// Builds the provider selected by the environment (precedence in the [module docs](self)),
+/// Builds the provider the variables select (precedence in the [module docs](self)),
 /// or `Ok(None)` if none is configured. Errors only for present but invalid values.
-pub fn from_env<E: Env + ?Sized>(env: &E, opts: &EnvOptions) -> Result<Option<Arc<dyn TokenProvider>>, TokenError> {
-    let get = |key: &str| env.get(key).filter(|v| !v.trim().is_empty());
+pub fn select(env: &IdentityVars, opts: &SelectOptions) -> Result<Option<Arc<dyn TokenProvider>>, TokenError> {
+    let get = |key: &str| env.get(key);
 
-    if let Some(token) = opts.static_token_var.as_deref().and_then(get) {
+    if let Some(token) = opts.static_token.as_deref().filter(|t| !t.trim().is_empty()) {
         tracing::info!(kind = "static", "using a static token");
         return Ok(Some(Arc::new(StaticToken::new(token.trim()))));
     }
@@ -165,6 +180,6 @@ pub fn from_env<E: Env + ?Sized>(env: &E, opts: &EnvOptions) -> Result<Option<Ar
     }
 }
 
-fn cached<P: TokenProvider + 'static>(provider: P, opts: &EnvOptions) -> Arc<dyn TokenProvider> {
+fn cached<P: TokenProvider + 'static>(provider: P, opts: &SelectOptions) -> Arc<dyn TokenProvider> {
     Arc::new(CachedProvider::with_options(provider, opts.cache.clone()))
 }

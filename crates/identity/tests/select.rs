@@ -1,4 +1,5 @@
-//! `from_env` precedence with `HashMap` environments (the process env is never modified):
+//! `select` precedence over variables read from `HashMap` environments (the process env is
+//! never read or modified):
 //! static → workload identity → managed identity (App Service, MSI, Cloud Shell) → IMDS
 //! (opt-in) → none. Each choice is verified by the request it sends.
 
@@ -8,24 +9,39 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use agenthost_identity::{
-    Env, EnvOptions, ProcessEnv, TOOLBOX_SCOPE, TOOLBOX_TOKEN_VAR, TokenError, TokenProvider, from_env,
+    IdentityVars, SelectOptions, TOOLBOX_SCOPE, TOOLBOX_TOKEN_VAR, TokenError, TokenProvider, select,
 };
 use common::{Mock, Reply, TempFile, fast_http};
 
-fn opts(allow_imds: bool) -> EnvOptions {
-    EnvOptions {
-        static_token_var: Some(TOOLBOX_TOKEN_VAR.to_owned()),
-        allow_imds,
+/// How the caller reads the environment: whether it passes a static token from
+/// `AGENTHOST_TOOLBOX_TOKEN`, and whether IMDS is allowed.
+#[derive(Default)]
+struct Opts {
+    static_token_var: Option<&'static str>,
+    allow_imds: bool,
+}
+
+fn opts(allow_imds: bool) -> Opts {
+    Opts { static_token_var: Some(TOOLBOX_TOKEN_VAR), allow_imds }
+}
+
+/// What the server does: read the variables, then select.
+fn from_env(env: &HashMap<String, String>, opts: &Opts) -> Result<Option<Arc<dyn TokenProvider>>, TokenError> {
+    let vars = IdentityVars::read(|k| env.get(k).cloned());
+    let options = SelectOptions {
+        static_token: opts.static_token_var.and_then(|k| env.get(k).cloned()),
+        allow_imds: opts.allow_imds,
         http: fast_http(),
-        ..EnvOptions::default()
-    }
+        ..SelectOptions::default()
+    };
+    select(&vars, &options)
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
-fn build(env: &HashMap<String, String>, opts: &EnvOptions) -> Arc<dyn TokenProvider> {
+fn build(env: &HashMap<String, String>, opts: &Opts) -> Arc<dyn TokenProvider> {
     from_env(env, opts).expect("valid env").expect("a provider")
 }
 
@@ -62,7 +78,7 @@ async fn static_token_wins_over_everything() {
 #[test]
 fn static_token_needs_the_caller_to_name_the_variable() {
     let vars = env(&[(TOOLBOX_TOKEN_VAR, "local-token")]);
-    let unnamed = EnvOptions::default();
+    let unnamed = Opts::default();
     assert!(from_env(&vars, &unnamed).expect("ok").is_none());
     let empty = env(&[(TOOLBOX_TOKEN_VAR, "  ")]);
     assert!(from_env(&empty, &opts(false)).expect("ok").is_none());
@@ -171,11 +187,8 @@ fn invalid_values_are_errors_not_fallthrough() {
 }
 
 #[test]
-fn env_implementations() {
-    let borrowed: HashMap<&str, &str> = HashMap::from([("A", "1")]);
-    assert_eq!(Env::get(&borrowed, "A").as_deref(), Some("1"));
-    assert_eq!(Env::get(&borrowed, "B"), None);
-    assert!(from_env(&borrowed, &opts(false)).expect("ok").is_none());
-    // Reading (never writing) the real environment.
-    assert!(ProcessEnv.get("PATH").is_some());
+fn vars_debug_shows_names_not_values() {
+    let vars = IdentityVars::read(|k| (k == "IDENTITY_HEADER").then(|| "secret-header".to_string()));
+    let shown = format!("{vars:?}");
+    assert!(shown.contains("IDENTITY_HEADER") && !shown.contains("secret-header"), "{shown}");
 }
