@@ -1,14 +1,73 @@
-//! Validated configuration. Raw text from flags and the environment becomes typed settings here;
-//! a bad value is an error that names the flag or variable it came from.
+//! Validated configuration, read per section. Raw text from flags and the environment becomes
+//! typed settings here; a bad value is an error that names the flag or variable it came from.
+//!
+//! Every name is written once: flags and their variables in the clap definition (`cli.rs`),
+//! variables read without a flag in [`vars`]. A test checks `--help` and the README's table
+//! against both.
+
+mod model;
+mod read;
+mod toolbox;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use agenthost_store::MemoryStoreConfig;
 use clap::ArgMatches;
-use clap::parser::ValueSource;
 
+pub use self::model::ModelSettings;
+use self::read::{Reader, non_negative, parse_port, positive, positive_secs, positive_usize};
+pub use self::toolbox::ToolboxConfig;
 use crate::cli::ServeArgs;
+
+/// Variables read directly, without a flag (the platform's names).
+pub mod vars {
+    /// Legacy API port, used when `PORT` is unset.
+    pub const DEFAULT_AD_PORT: &str = "DEFAULT_AD_PORT";
+    /// Non-empty: hosted by Foundry.
+    pub const FOUNDRY_HOSTING_ENVIRONMENT: &str = "FOUNDRY_HOSTING_ENVIRONMENT";
+    /// Agent name echoed in `agent_reference`.
+    pub const FOUNDRY_AGENT_NAME: &str = "FOUNDRY_AGENT_NAME";
+    /// Agent version echoed in `agent_reference`.
+    pub const FOUNDRY_AGENT_VERSION: &str = "FOUNDRY_AGENT_VERSION";
+    /// Session id stamped on every response.
+    pub const FOUNDRY_AGENT_SESSION_ID: &str = "FOUNDRY_AGENT_SESSION_ID";
+    /// Comma list of toolboxes to pre-register.
+    pub const TOOLBOX_NAME: &str = "TOOLBOX_NAME";
+    /// Full proxy URL of one toolbox.
+    pub const TOOLBOX_ENDPOINT: &str = "TOOLBOX_ENDPOINT";
+    /// Project endpoint when `FOUNDRY_PROJECT_ENDPOINT` is unset.
+    pub const AZURE_AI_PROJECT_ENDPOINT: &str = "AZURE_AI_PROJECT_ENDPOINT";
+    /// Extra `Foundry-Features` flags for toolbox calls.
+    pub const FOUNDRY_AGENT_TOOLSET_FEATURES: &str = "FOUNDRY_AGENT_TOOLSET_FEATURES";
+    /// Model base URL when `AGENTHOST_MODEL_BASE_URL` is unset.
+    pub const OPENAI_BASE_URL: &str = "OPENAI_BASE_URL";
+    /// Model name when `AGENTHOST_MODEL` is unset.
+    pub const AZURE_AI_MODEL_DEPLOYMENT_NAME: &str = "AZURE_AI_MODEL_DEPLOYMENT_NAME";
+    /// Model API key.
+    pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
+    /// Azure OpenAI API key, sent as `api-key`.
+    pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
+
+    /// Every name above (the drift test checks `--help` and the README against it).
+    #[cfg(test)]
+    pub const ALL: [&str; 13] = [
+        DEFAULT_AD_PORT,
+        FOUNDRY_HOSTING_ENVIRONMENT,
+        FOUNDRY_AGENT_NAME,
+        FOUNDRY_AGENT_VERSION,
+        FOUNDRY_AGENT_SESSION_ID,
+        TOOLBOX_NAME,
+        TOOLBOX_ENDPOINT,
+        AZURE_AI_PROJECT_ENDPOINT,
+        FOUNDRY_AGENT_TOOLSET_FEATURES,
+        OPENAI_BASE_URL,
+        AZURE_AI_MODEL_DEPLOYMENT_NAME,
+        OPENAI_API_KEY,
+        AZURE_OPENAI_API_KEY,
+    ];
+}
 
 /// Hosted-platform facts read from Foundry's variables.
 #[derive(Clone, Debug, Default)]
@@ -21,6 +80,17 @@ pub struct Platform {
     pub agent_version: Option<String>,
     /// `FOUNDRY_AGENT_SESSION_ID`.
     pub session_id: Option<String>,
+}
+
+impl Platform {
+    fn read(env: &dyn Env) -> Self {
+        Platform {
+            hosted: nonempty(env, vars::FOUNDRY_HOSTING_ENVIRONMENT).is_some(),
+            agent_name: nonempty(env, vars::FOUNDRY_AGENT_NAME),
+            agent_version: nonempty(env, vars::FOUNDRY_AGENT_VERSION),
+            session_id: nonempty(env, vars::FOUNDRY_AGENT_SESSION_ID),
+        }
+    }
 }
 
 /// Everything `serve` needs.
@@ -43,7 +113,7 @@ pub struct Config {
     /// Most model calls per response.
     pub max_tool_iterations: usize,
     /// In-memory store limits.
-    pub store: agenthost_store::MemoryStoreConfig,
+    pub store: MemoryStoreConfig,
     /// Default model name to echo.
     pub model: Option<String>,
     /// The model backend.
@@ -64,60 +134,6 @@ pub struct Config {
     pub identity: agenthost_identity::IdentityVars,
 }
 
-/// Which model answers, and how to reach it.
-#[derive(Clone, Debug, Default)]
-pub struct ModelSettings {
-    /// `scripted`, `openai` or `openai-chat`.
-    pub provider: String,
-    /// `AGENTHOST_MODEL_BASE_URL`, else `OPENAI_BASE_URL`.
-    pub base_url: Option<String>,
-    /// `AGENTHOST_MODEL`, else `AZURE_AI_MODEL_DEPLOYMENT_NAME`.
-    pub name: Option<String>,
-    /// `OPENAI_API_KEY`, else `AZURE_OPENAI_API_KEY` (redacted in Debug).
-    pub api_key: Option<agenthost_identity::Secret>,
-    /// The key came from `AZURE_OPENAI_API_KEY`: send it as `api-key`, as Azure expects.
-    pub azure_key: bool,
-    /// Entra scope for identity-based auth.
-    pub token_scope: Option<String>,
-    /// First-byte and idle timeout.
-    pub timeout: Duration,
-    /// Retries before output.
-    pub max_retries: u32,
-    /// The agent's own instructions.
-    pub instructions: Option<String>,
-}
-
-/// Toolbox-related settings.
-#[derive(Clone, Debug, Default)]
-pub struct ToolboxConfig {
-    /// `FOUNDRY_PROJECT_ENDPOINT`, else `AZURE_AI_PROJECT_ENDPOINT`.
-    pub project_endpoint: Option<String>,
-    /// `TOOLBOX_ENDPOINT`.
-    pub toolbox_endpoint: Option<String>,
-    /// `TOOLBOX_NAME` plus `--toolbox`.
-    pub names: Vec<String>,
-    /// `AGENTHOST_REQUIRED_TOOLBOXES`.
-    pub required: Vec<String>,
-    /// `AGENTHOST_TOOLBOX_STRICT`.
-    pub strict: bool,
-    /// `AGENTHOST_CONSENT_MODE`: `eager` or `on-use`.
-    pub consent_mode: String,
-    /// `AGENTHOST_REQUIRE_APPROVAL`: `never`, `always` or a list.
-    pub require_approval: String,
-    /// `AGENTHOST_TOOLBOX_STARTUP_TIMEOUT`.
-    pub startup_timeout: Duration,
-    /// `AGENTHOST_TOOLBOX_REQUEST_TIMEOUT`.
-    pub request_timeout: Duration,
-    /// `AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS`.
-    pub degraded_wait: Duration,
-    /// `AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS`.
-    pub allow_loopback_consent_links: bool,
-    /// `FOUNDRY_AGENT_TOOLSET_FEATURES`.
-    pub extra_features: Option<String>,
-    /// `AGENTHOST_TOOLBOX_TOKEN`: a static proxy token (local use), redacted in Debug.
-    pub token: Option<agenthost_identity::Secret>,
-}
-
 /// A setting could not be used.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid value {value:?} for {source_name}: {reason}")]
@@ -130,7 +146,8 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// Reads the process environment; the only place this crate touches it.
+/// Reads the process environment; the only place the server (and every crate below it) touches
+/// it.
 pub trait Env {
     /// The variable's value, if set.
     fn get(&self, key: &str) -> Option<String>;
@@ -145,91 +162,24 @@ impl Env for ProcessEnv {
     }
 }
 
-struct Reader<'a> {
-    matches: Option<&'a ArgMatches>,
-}
-
-impl Reader<'_> {
-    /// Where the value of `id` came from, for error messages.
-    fn origin(&self, id: &str, flag: &str, var: &str) -> String {
-        match self.matches.and_then(|m| m.value_source(id)) {
-            Some(ValueSource::EnvVariable) => var.to_string(),
-            _ => flag.to_string(),
-        }
-    }
-
-    fn parse<T>(
-        &self,
-        raw: &Option<String>,
-        id: &str,
-        flag: &str,
-        var: &str,
-        default: T,
-        check: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        match raw {
-            None => Ok(default),
-            Some(v) => check(v.trim()).map_err(|reason| ConfigError {
-                source_name: self.origin(id, flag, var),
-                value: v.clone(),
-                reason,
-            }),
-        }
-    }
-}
-
-fn parse_port(v: &str) -> Result<u16, String> {
-    match v.parse::<u32>() {
-        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
-        _ => Err("expected a port number from 1 to 65535".into()),
-    }
-}
-
-fn positive(v: &str) -> Result<u64, String> {
-    match v.parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err("expected a positive whole number".into()),
-    }
-}
-
-fn boolean(v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err("expected true or false".into()),
-    }
-}
-
-fn comma_list(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
-fn non_negative(v: &str) -> Result<u64, String> {
-    v.parse::<u64>().map_err(|_| "expected a whole number of seconds (0 or more)".into())
+/// The trimmed value of `key`, if set and not blank.
+fn nonempty(env: &dyn Env, key: &str) -> Option<String> {
+    env.get(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 impl Config {
     /// Builds the configuration from parsed arguments (clap has already merged flags with their
     /// variables) and the platform variables in `env`.
     pub fn from_args(args: &ServeArgs, matches: Option<&ArgMatches>, env: &dyn Env) -> Result<Config, ConfigError> {
-        let r = Reader { matches };
-        let host: IpAddr =
-            r.parse(&args.host, "host", "--host", "AGENTHOST_HOST", IpAddr::from([0, 0, 0, 0]), |v| {
-                v.parse().map_err(|_| "expected an IP address".to_string())
-            })?;
-        let legacy_port = if args.port.is_none() { env.get("DEFAULT_AD_PORT") } else { None };
-        let port = match legacy_port {
-            Some(v) => parse_port(v.trim()).map_err(|reason| ConfigError {
-                source_name: "DEFAULT_AD_PORT".into(),
-                value: v.clone(),
-                reason,
-            })?,
-            None => r.parse(&args.port, "port", "--port", "PORT", 8088, parse_port)?,
-        };
-        let metrics_port =
-            r.parse(&args.metrics_port, "metrics_port", "--metrics-port", "AGENTHOST_METRICS_PORT", 9464, parse_port)?;
-        let route_prefix =
-            r.parse(&args.route_prefix, "route_prefix", "--route-prefix", "AGENTHOST_ROUTE_PREFIX", None, |v| {
+        let r = Reader::new(matches);
+        let host: IpAddr = r.parse(&args.host, "host", IpAddr::from([0, 0, 0, 0]), |v| {
+            v.parse().map_err(|_| "expected an IP address".to_string())
+        })?;
+        let backend = ModelSettings::read(&r, args, env)?;
+        Ok(Config {
+            listen: SocketAddr::new(host, api_port(&r, args, env)?),
+            metrics_listen: SocketAddr::new(host, r.parse(&args.metrics_port, "metrics_port", 9464, parse_port)?),
+            route_prefix: r.parse(&args.route_prefix, "route_prefix", None, |v| {
                 let trimmed = v.trim_end_matches('/');
                 if trimmed.is_empty() {
                     Ok(None)
@@ -238,259 +188,73 @@ impl Config {
                 } else {
                     Ok(Some(trimmed.to_string()))
                 }
-            })?;
-        let max_body_bytes = r.parse(
-            &args.max_body_bytes,
-            "max_body_bytes",
-            "--max-body-bytes",
-            "AGENTHOST_MAX_BODY_BYTES",
-            16 * 1024 * 1024,
-            |v| positive(v).map(|n| n as usize),
-        )?;
-        let keepalive = r.parse(
-            &args.sse_keepalive_interval,
-            "sse_keepalive_interval",
-            "--sse-keepalive-interval",
-            "SSE_KEEPALIVE_INTERVAL",
-            0,
-            non_negative,
-        )?;
-        let drain = r.parse(
-            &args.drain_timeout,
-            "drain_timeout",
-            "--drain-timeout",
-            "AGENTHOST_DRAIN_TIMEOUT",
-            30,
-            non_negative,
-        )?;
-        let response_timeout = r.parse(
-            &args.response_timeout,
-            "response_timeout",
-            "--response-timeout",
-            "AGENTHOST_RESPONSE_TIMEOUT",
-            600,
-            positive,
-        )?;
-        let max_tool_iterations = r.parse(
-            &args.max_tool_iterations,
-            "max_tool_iterations",
-            "--max-tool-iterations",
-            "AGENTHOST_MAX_TOOL_ITERATIONS",
-            10,
-            |v| positive(v).map(|n| n as usize),
-        )?;
-        let defaults = agenthost_store::MemoryStoreConfig {
-            max_bytes: agenthost_store::MemoryStoreConfig::default().max_bytes,
-            ..agenthost_store::MemoryStoreConfig::default()
-        };
-        let store = agenthost_store::MemoryStoreConfig {
-            max_responses: r.parse(
-                &args.store_max_responses,
-                "store_max_responses",
-                "--store-max-responses",
-                "AGENTHOST_STORE_MAX_RESPONSES",
-                defaults.max_responses,
-                |v| positive(v).map(|n| n as usize),
-            )?,
-            max_bytes: r.parse(
-                &args.store_max_bytes,
-                "store_max_bytes",
-                "--store-max-bytes",
-                "AGENTHOST_STORE_MAX_BYTES",
-                defaults.max_bytes,
-                |v| positive(v).map(|n| n as usize),
-            )?,
-            ttl: r.parse(&args.store_ttl, "store_ttl", "--store-ttl", "AGENTHOST_STORE_TTL", defaults.ttl, |v| {
-                positive(v).map(Duration::from_secs)
             })?,
-        };
-        let json_logs =
-            r.parse(&args.log_format, "log_format", "--log-format", "AGENTHOST_LOG_FORMAT", false, |v| match v {
+            max_body_bytes: r.parse(&args.max_body_bytes, "max_body_bytes", 16 * 1024 * 1024, positive_usize)?,
+            sse_keepalive: Some(r.parse(&args.sse_keepalive_interval, "sse_keepalive_interval", 0, non_negative)?)
+                .filter(|&s| s > 0)
+                .map(Duration::from_secs),
+            drain_timeout: Duration::from_secs(r.parse(&args.drain_timeout, "drain_timeout", 30, non_negative)?),
+            response_timeout: r.parse(
+                &args.response_timeout,
+                "response_timeout",
+                Duration::from_secs(600),
+                positive_secs,
+            )?,
+            max_tool_iterations: r.parse(&args.max_tool_iterations, "max_tool_iterations", 10, positive_usize)?,
+            store: store_limits(&r, args)?,
+            model: backend.name.clone(),
+            backend,
+            scripted_pace: Duration::from_millis(r.parse(&args.scripted_pace_ms, "scripted_pace_ms", 0, |v| {
+                v.parse::<u64>().map_err(|_| "expected a whole number of milliseconds".to_string())
+            })?),
+            json_logs: r.parse(&args.log_format, "log_format", false, |v| match v {
                 "json" => Ok(true),
                 "text" | "" => Ok(false),
                 _ => Err("expected text or json".into()),
-            })?;
-        let state_dir = match &args.state_dir {
-            Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir),
-            _ => std::env::temp_dir().join("agenthost"),
-        };
-        let nonempty = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let mut names = nonempty("TOOLBOX_NAME").map(|v| comma_list(&v)).unwrap_or_default();
-        names.extend(args.toolboxes.iter().flat_map(|t| comma_list(t)));
-        let toolbox = ToolboxConfig {
-            project_endpoint: args
-                .project_endpoint
-                .clone()
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| nonempty("AZURE_AI_PROJECT_ENDPOINT")),
-            toolbox_endpoint: nonempty("TOOLBOX_ENDPOINT"),
-            names,
-            required: args.required_toolboxes.as_deref().map(comma_list).unwrap_or_default(),
-            strict: r.parse(
-                &args.toolbox_strict,
-                "toolbox_strict",
-                "--toolbox-strict",
-                "AGENTHOST_TOOLBOX_STRICT",
-                true,
-                boolean,
-            )?,
-            consent_mode: r.parse(
-                &args.consent_mode,
-                "consent_mode",
-                "--consent-mode",
-                "AGENTHOST_CONSENT_MODE",
-                "eager".to_string(),
-                |v| match v {
-                    "eager" | "on-use" => Ok(v.to_string()),
-                    _ => Err("expected eager or on-use".into()),
-                },
-            )?,
-            require_approval: r.parse(
-                &args.require_approval,
-                "require_approval",
-                "--require-approval",
-                "AGENTHOST_REQUIRE_APPROVAL",
-                "never".to_string(),
-                |v| {
-                    if v.is_empty() {
-                        Err("expected never, always or a list of tool names".into())
-                    } else {
-                        Ok(v.to_string())
-                    }
-                },
-            )?,
-            startup_timeout: r.parse(
-                &args.toolbox_startup_timeout,
-                "toolbox_startup_timeout",
-                "--toolbox-startup-timeout",
-                "AGENTHOST_TOOLBOX_STARTUP_TIMEOUT",
-                Duration::from_secs(5),
-                |v| positive(v).map(Duration::from_secs),
-            )?,
-            request_timeout: r.parse(
-                &args.toolbox_request_timeout,
-                "toolbox_request_timeout",
-                "--toolbox-request-timeout",
-                "AGENTHOST_TOOLBOX_REQUEST_TIMEOUT",
-                Duration::from_secs(30),
-                |v| positive(v).map(Duration::from_secs),
-            )?,
-            degraded_wait: r.parse(
-                &args.toolbox_degraded_wait_ms,
-                "toolbox_degraded_wait_ms",
-                "--toolbox-degraded-wait-ms",
-                "AGENTHOST_TOOLBOX_DEGRADED_WAIT_MS",
-                Duration::from_secs(1),
-                |v| v.parse::<u64>().map(Duration::from_millis).map_err(|_| "expected milliseconds".to_string()),
-            )?,
-            allow_loopback_consent_links: r.parse(
-                &args.allow_loopback_consent_links,
-                "allow_loopback_consent_links",
-                "--allow-loopback-consent-links",
-                "AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS",
-                false,
-                boolean,
-            )?,
-            extra_features: nonempty("FOUNDRY_AGENT_TOOLSET_FEATURES"),
-            token: nonempty(agenthost_identity::TOOLBOX_TOKEN_VAR).map(agenthost_identity::Secret::new),
-        };
-        let base_url =
-            args.model_base_url.clone().filter(|v| !v.trim().is_empty()).or_else(|| nonempty("OPENAI_BASE_URL"));
-        let provider = r.parse(
-            &args.model_provider,
-            "model_provider",
-            "--model-provider",
-            "AGENTHOST_MODEL_PROVIDER",
-            if base_url.is_some() { "openai".to_string() } else { "scripted".to_string() },
-            |v| match v {
-                "scripted" | "openai" | "openai-chat" => Ok(v.to_string()),
-                _ => Err("expected scripted, openai or openai-chat".into()),
+            })?,
+            state_dir: match &args.state_dir {
+                Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir),
+                _ => std::env::temp_dir().join("agenthost"),
             },
-        )?;
-        if provider != "scripted" && base_url.is_none() {
-            return Err(ConfigError {
-                source_name: "AGENTHOST_MODEL_BASE_URL".into(),
-                value: String::new(),
-                reason: format!("the {provider} model provider needs a base URL"),
-            });
-        }
-        let instructions = match (&args.instructions, &args.instructions_file) {
-            (_, Some(path)) if !path.trim().is_empty() => {
-                Some(std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
-                    source_name: r.origin("instructions_file", "--instructions-file", "AGENTHOST_INSTRUCTIONS_FILE"),
-                    value: path.clone(),
-                    reason: format!("cannot read the file: {e}"),
-                })?)
-            }
-            (Some(text), _) if !text.trim().is_empty() => Some(text.clone()),
-            _ => None,
-        };
-        let model_name =
-            args.model.clone().filter(|m| !m.trim().is_empty()).or_else(|| nonempty("AZURE_AI_MODEL_DEPLOYMENT_NAME"));
-        let backend = ModelSettings {
-            provider,
-            base_url,
-            name: model_name.clone(),
-            api_key: nonempty("OPENAI_API_KEY")
-                .or_else(|| nonempty("AZURE_OPENAI_API_KEY"))
-                .map(agenthost_identity::Secret::new),
-            azure_key: nonempty("OPENAI_API_KEY").is_none() && nonempty("AZURE_OPENAI_API_KEY").is_some(),
-            token_scope: args.model_token_scope.clone().filter(|v| !v.trim().is_empty()),
-            timeout: r.parse(
-                &args.model_timeout,
-                "model_timeout",
-                "--model-timeout",
-                "AGENTHOST_MODEL_TIMEOUT",
-                Duration::from_secs(120),
-                |v| positive(v).map(Duration::from_secs),
-            )?,
-            max_retries: r.parse(
-                &args.model_max_retries,
-                "model_max_retries",
-                "--model-max-retries",
-                "AGENTHOST_MODEL_MAX_RETRIES",
-                3,
-                |v| v.parse::<u32>().map_err(|_| "expected a whole number".to_string()),
-            )?,
-            instructions,
-        };
-        Ok(Config {
+            platform: Platform::read(env),
+            toolbox: ToolboxConfig::read(&r, args, env)?,
             telemetry: crate::telemetry::Settings::from_env(env)?,
             identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),
-            backend,
-            toolbox,
-            listen: SocketAddr::new(host, port),
-            metrics_listen: SocketAddr::new(host, metrics_port),
-            route_prefix,
-            max_body_bytes,
-            sse_keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
-            drain_timeout: Duration::from_secs(drain),
-            response_timeout: Duration::from_secs(response_timeout),
-            max_tool_iterations,
-            store,
-            scripted_pace: Duration::from_millis(r.parse(
-                &args.scripted_pace_ms,
-                "scripted_pace_ms",
-                "--scripted-pace-ms",
-                "AGENTHOST_SCRIPTED_PACE_MS",
-                0,
-                |v| v.parse::<u64>().map_err(|_| "expected a whole number of milliseconds".to_string()),
-            )?),
-            model: model_name,
-            json_logs,
-            state_dir,
-            platform: Platform {
-                hosted: nonempty("FOUNDRY_HOSTING_ENVIRONMENT").is_some(),
-                agent_name: nonempty("FOUNDRY_AGENT_NAME"),
-                agent_version: nonempty("FOUNDRY_AGENT_VERSION"),
-                session_id: nonempty("FOUNDRY_AGENT_SESSION_ID"),
-            },
         })
     }
 }
 
+/// `--port`/`PORT`, else the legacy `DEFAULT_AD_PORT`, else 8088.
+fn api_port(r: &Reader<'_>, args: &ServeArgs, env: &dyn Env) -> Result<u16, ConfigError> {
+    match env.get(vars::DEFAULT_AD_PORT).filter(|_| args.port.is_none()) {
+        Some(v) => parse_port(v.trim()).map_err(|reason| ConfigError {
+            source_name: vars::DEFAULT_AD_PORT.into(),
+            value: v.clone(),
+            reason,
+        }),
+        None => r.parse(&args.port, "port", 8088, parse_port),
+    }
+}
+
+/// The in-memory store's caps and TTL.
+fn store_limits(r: &Reader<'_>, args: &ServeArgs) -> Result<MemoryStoreConfig, ConfigError> {
+    let defaults = MemoryStoreConfig::default();
+    Ok(MemoryStoreConfig {
+        max_responses: r.parse(
+            &args.store_max_responses,
+            "store_max_responses",
+            defaults.max_responses,
+            positive_usize,
+        )?,
+        max_bytes: r.parse(&args.store_max_bytes, "store_max_bytes", defaults.max_bytes, positive_usize)?,
+        ttl: r.parse(&args.store_ttl, "store_ttl", defaults.ttl, |v| positive(v).map(Duration::from_secs))?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use clap::Args;
+
     use super::*;
     use std::collections::HashMap;
 
@@ -502,6 +266,55 @@ mod tests {
 
     fn args() -> ServeArgs {
         ServeArgs::default()
+    }
+
+    /// The README's configuration table, as (variables, flags) per row.
+    fn readme_rows() -> Vec<(Vec<String>, Vec<String>)> {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+        let table = readme.split("| variable | flag | default | meaning |").nth(1).expect("the table");
+        table
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').collect();
+                let names =
+                    |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_string).collect() };
+                (names(cells[1]), names(cells[2]).into_iter().filter(|f| f.starts_with("--")).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_table_help_and_clap_agree() {
+        use clap::CommandFactory;
+        let rows = readme_rows();
+        let serve = ServeArgs::augment_args(clap::Command::new("serve"));
+        let mut flags_in_clap = Vec::new();
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let flag = format!("--{long}");
+            flags_in_clap.push(flag.clone());
+            let row = rows.iter().find(|(_, flags)| flags.contains(&flag));
+            let Some((row_vars, _)) = row else { panic!("README table has no row for {flag}") };
+            if let Some(var) = arg.get_env() {
+                let var = var.to_string_lossy().into_owned();
+                assert!(row_vars.contains(&var), "README row of {flag} does not name {var}: {row_vars:?}");
+            }
+        }
+        for (_, flags) in &rows {
+            for flag in flags {
+                assert!(flags_in_clap.contains(flag), "README names {flag}, which `serve` does not have");
+            }
+        }
+        let mut help = Vec::new();
+        crate::cli::Cli::command().find_subcommand_mut("serve").expect("serve").write_long_help(&mut help).unwrap();
+        let help = String::from_utf8(help).unwrap();
+        let readme_vars: Vec<&String> = rows.iter().flat_map(|(v, _)| v).collect();
+        for var in vars::ALL.iter().chain([&agenthost_identity::TOOLBOX_TOKEN_VAR]) {
+            assert!(help.contains(var), "`serve --help` does not mention {var}");
+            assert!(readme_vars.iter().any(|v| v == var), "README table does not mention {var}");
+        }
     }
 
     #[test]
