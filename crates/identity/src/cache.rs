@@ -1,14 +1,17 @@
 //! [`CachedProvider`]: per-scope token caching with early refresh, single-flight refreshes
 //! and stale-while-failing.
 //!
-//! Locking: a `parking_lot` mutex guards each scope's cached state and is never held
-//! across an await. A per-scope `tokio::sync::Mutex<()>` is the single-flight gate: only
-//! its holder calls the inner provider. Callers that still have a valid (if ageing) token
-//! never wait on the gate; they are served the cached token while the refresh runs.
+//! Locking: a `parking_lot` mutex guards each scope's cached state and is never held across an
+//! await. A refresh is the scope's single flight ([`agenthost_single_flight`]): it runs as its
+//! own task, so it finishes and fills the cache even if its callers give up, and no lock is held
+//! while it talks to the token endpoint. Callers that still have a valid (if ageing) token never
+//! wait for it; they are served the cached token while the refresh runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use agenthost_single_flight::{Flights, Join};
 
 use crate::error::TokenError;
 use crate::provider::TokenProvider;
@@ -49,25 +52,21 @@ impl Default for CacheOptions {
 
 /// Caches the tokens of `P` per scope (scopes are few; entries are never evicted).
 pub struct CachedProvider<P> {
-    inner: P,
+    inner: Arc<P>,
     opts: CacheOptions,
     clock: Arc<dyn Clock>,
     entries: parking_lot::Mutex<HashMap<String, Arc<Entry>>>,
+    refreshes: Arc<Flights<String, Result<AccessToken, TokenError>>>,
 }
 
 #[derive(Default)]
 struct Entry {
-    gate: tokio::sync::Mutex<()>,
     state: parking_lot::Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     cached: Option<Cached>,
-    /// Incremented after every completed fetch, successful or not.
-    generation: u64,
-    /// The error of the last fetch if it failed.
-    last_error: Option<TokenError>,
     /// When the last fetch failed while a valid token was cached.
     failed_at: Option<SystemTime>,
 }
@@ -85,7 +84,7 @@ impl Cached {
     }
 }
 
-impl<P: TokenProvider> CachedProvider<P> {
+impl<P: TokenProvider + 'static> CachedProvider<P> {
     /// Caches `inner` with [`CacheOptions::default`].
     pub fn new(inner: P) -> Self {
         Self::with_options(inner, CacheOptions::default())
@@ -93,7 +92,13 @@ impl<P: TokenProvider> CachedProvider<P> {
 
     /// Caches `inner` with `opts`.
     pub fn with_options(inner: P, opts: CacheOptions) -> Self {
-        Self { inner, opts, clock: Arc::new(SystemClock), entries: parking_lot::Mutex::new(HashMap::new()) }
+        Self {
+            inner: Arc::new(inner),
+            opts,
+            clock: Arc::new(SystemClock),
+            entries: parking_lot::Mutex::new(HashMap::new()),
+            refreshes: Flights::new(),
+        }
     }
 
     /// Replaces the clock (for tests).
@@ -120,34 +125,48 @@ impl<P: TokenProvider> CachedProvider<P> {
         Arc::clone(self.entries.lock().entry(scope.to_owned()).or_default())
     }
 
-    async fn fetch(&self, entry: &Entry, scope: &str) -> Result<AccessToken, TokenError> {
-        let result = self.inner.token(scope).await;
-        let now = self.clock.now();
-        let mut state = entry.state.lock();
-        state.generation = state.generation.wrapping_add(1);
-        match result {
-            Ok(token) => {
-                state.cached = Some(Cached { token: token.clone(), obtained_at: now });
-                state.last_error = None;
-                state.failed_at = None;
-                Ok(token)
-            }
-            Err(error) => {
-                let usable = state.cached.as_ref().filter(|c| !c.token.is_expired_at(now)).map(|c| c.token.clone());
-                state.last_error = Some(error.clone());
-                match usable {
-                    Some(token) => {
-                        state.failed_at = Some(now);
-                        tracing::warn!(
-                            kind = self.inner.kind(),
-                            scope,
-                            expires_at = ?token.expires_at(),
-                            error = %error,
-                            "token refresh failed; serving the cached token"
-                        );
-                        Ok(token)
+    /// A token that needs no refresh, if cached.
+    fn fresh(&self, entry: &Entry) -> Option<AccessToken> {
+        let state = entry.state.lock();
+        let c = state.cached.as_ref()?;
+        (!c.needs_refresh(self.clock.now(), self.opts.refresh_margin)).then(|| c.token.clone())
+    }
+
+    /// The refresh: asks the inner provider, then records the outcome. Owned values only, since
+    /// it runs as its own task.
+    fn refresh(
+        &self,
+        entry: Arc<Entry>,
+        scope: String,
+    ) -> impl Future<Output = Result<AccessToken, TokenError>> + Send + use<P> {
+        let inner = Arc::clone(&self.inner);
+        let clock = Arc::clone(&self.clock);
+        async move {
+            let result = inner.token(&scope).await;
+            let now = clock.now();
+            let mut state = entry.state.lock();
+            match result {
+                Ok(token) => {
+                    state.cached = Some(Cached { token: token.clone(), obtained_at: now });
+                    state.failed_at = None;
+                    Ok(token)
+                }
+                Err(error) => {
+                    let usable = state.cached.as_ref().filter(|c| !c.token.is_expired_at(now)).map(|c| c.token.clone());
+                    match usable {
+                        Some(token) => {
+                            state.failed_at = Some(now);
+                            tracing::warn!(
+                                kind = inner.kind(),
+                                scope,
+                                expires_at = ?token.expires_at(),
+                                error = %error,
+                                "token refresh failed; serving the cached token"
+                            );
+                            Ok(token)
+                        }
+                        None => Err(error),
                     }
-                    None => Err(error),
                 }
             }
         }
@@ -155,17 +174,16 @@ impl<P: TokenProvider> CachedProvider<P> {
 }
 
 #[async_trait::async_trait]
-impl<P: TokenProvider> TokenProvider for CachedProvider<P> {
+impl<P: TokenProvider + 'static> TokenProvider for CachedProvider<P> {
     async fn token(&self, scope: &str) -> Result<AccessToken, TokenError> {
         let entry = self.entry(scope);
-        let margin = self.opts.refresh_margin;
 
         // Fast path: a fresh token, or a valid one while a refresh is cooling down.
-        let (generation, usable) = {
+        let usable = {
             let now = self.clock.now();
             let state = entry.state.lock();
-            let usable = match &state.cached {
-                Some(c) if !c.needs_refresh(now, margin) => return Ok(c.token.clone()),
+            match &state.cached {
+                Some(c) if !c.needs_refresh(now, self.opts.refresh_margin) => return Ok(c.token.clone()),
                 Some(c) if !c.token.is_expired_at(now) => {
                     let cooling = state.failed_at.is_some_and(|at| {
                         now.duration_since(at).unwrap_or(Duration::ZERO) < self.opts.failure_cooldown
@@ -176,39 +194,22 @@ impl<P: TokenProvider> TokenProvider for CachedProvider<P> {
                     Some(c.token.clone())
                 }
                 _ => None,
-            };
-            (state.generation, usable)
+            }
         };
 
-        // Single-flight gate: with a valid token in hand, never wait for another refresh.
-        let _gate = match usable {
-            Some(token) => match entry.gate.try_lock() {
-                Ok(gate) => gate,
-                Err(_) => return Ok(token),
-            },
-            None => entry.gate.lock().await,
-        };
-
-        // Another caller may have completed a fetch while we waited.
-        {
-            let now = self.clock.now();
-            let state = entry.state.lock();
-            if let Some(c) = &state.cached
-                && !c.needs_refresh(now, margin)
-            {
-                return Ok(c.token.clone());
-            }
-            if state.generation != generation
-                && let Some(error) = &state.last_error
-            {
-                return match &state.cached {
-                    Some(c) if !c.token.is_expired_at(now) => Ok(c.token.clone()),
-                    _ => Err(error.clone()),
-                };
-            }
+        // Another caller may have refreshed since the fast path: `fresh` checks again under the
+        // flights' lock.
+        let joined = self.refreshes.join(
+            scope.to_owned(),
+            || self.fresh(&entry).map(Ok),
+            || self.refresh(Arc::clone(&entry), scope.to_owned()),
+        );
+        match (joined, usable) {
+            (Join::Ready(result), _) => result,
+            // With a valid token in hand, never wait for another caller's refresh.
+            (Join::Wait { started: false, .. }, Some(token)) => Ok(token),
+            (Join::Wait { flight, .. }, _) => flight.await.unwrap_or(Err(TokenError::RefreshLost)),
         }
-
-        self.fetch(&entry, scope).await
     }
 
     fn kind(&self) -> &'static str {

@@ -40,6 +40,9 @@ pub enum TokenError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// The refresh task ended without a result (it panicked or the runtime shut down).
+    #[error("the token refresh ended without a result")]
+    RefreshLost,
     /// The token endpoint did not answer within the configured timeout.
     #[error("token request timed out after {timeout:?}")]
     Timeout {

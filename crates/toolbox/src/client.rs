@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use agenthost_agent::UserKey;
-use dashmap::DashMap;
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
+use agenthost_single_flight::{Flights, Join};
 use parking_lot::Mutex;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification, CancelledNotificationParam,
@@ -104,7 +102,8 @@ impl Conn {
     }
 }
 
-type OpenFlight = Shared<BoxFuture<'static, Result<Arc<Conn>, OpError>>>;
+/// Opens in flight, one per caller identity (`None`: the container's).
+type Opening = Flights<Option<UserKey>, Result<Arc<Conn>, OpError>>;
 
 /// One proxy endpoint and its (lazily opened, shared) MCP connection.
 pub struct Endpoint {
@@ -120,8 +119,7 @@ pub struct Endpoint {
     http: Arc<HttpShared>,
     info: ClientConfig,
     conn: Mutex<Option<Arc<Conn>>>,
-    opening: DashMap<Option<UserKey>, (u64, OpenFlight)>,
-    next_flight: AtomicU64,
+    opening: Arc<Opening>,
     generation: Arc<AtomicU64>,
     changed: Arc<Notify>,
     closed: AtomicBool,
@@ -140,8 +138,7 @@ impl Endpoint {
             http,
             info,
             conn: Mutex::new(None),
-            opening: DashMap::new(),
-            next_flight: AtomicU64::new(0),
+            opening: Flights::new(),
             generation: Arc::new(AtomicU64::new(0)),
             changed: Arc::new(Notify::new()),
             closed: AtomicBool::new(false),
@@ -281,50 +278,45 @@ impl Endpoint {
         if self.closed.load(Ordering::SeqCst) {
             return Err(ErrorClass::Closed.into());
         }
-        let current = self.conn.lock().clone();
-        if let Some(conn) = current
-            && conn.is_alive()
+        let flight = match self.opening.join(caller.who.clone(), || self.live_conn().map(Ok), || self.open_task(caller))
         {
-            return Ok(conn);
-        }
-        let flight = self.open_flight(caller);
+            Join::Ready(conn) => return conn,
+            Join::Wait { flight, .. } => flight,
+        };
         tokio::select! {
             biased;
             () = cancelled(caller.cancel.as_ref()) => Err(ErrorClass::Cancelled.into()),
             () = tokio::time::sleep_until(caller.deadline) => Err(ErrorClass::Timeout.into()),
-            result = flight => result,
+            result = flight => result.unwrap_or(Err(ErrorClass::Closed.into())),
         }
     }
 
-    /// Joins (or starts) the open of this caller's identity. The open runs as its own task with
-    /// its own deadline, so it completes (and is reused) even if this caller gives up.
-    fn open_flight(self: &Arc<Self>, caller: &Caller) -> OpenFlight {
-        let key = caller.who.clone();
-        let entry = self.opening.entry(key.clone()).or_insert_with(|| {
-            let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
-            let this = Arc::clone(self);
-            let deadline = Instant::now() + self.http.request_timeout;
-            let call = McpCall::start(&self.http.telemetry, &self.peer, "initialize", None, &self.toolbox);
-            let span = call.span().clone();
-            // The connection keeps the opener's values for its handshake messages: not the span,
-            // which would then never close.
-            let mut per = PerRequest { deadline: Some(deadline), span: None, ..caller.per.clone() };
-            if let Some(trace) = span.in_scope(|| self.http.telemetry.current_trace()) {
-                per.trace = trace_headers(&trace);
-            }
-            let task = tokio::spawn(
-                async move {
-                    let result = this.open(per, deadline).await;
-                    this.opening.remove_if(&key, |_, (flight, _)| *flight == id);
-                    call.finish(result.as_ref().err().map(op_error_type).as_deref(), rpc_code(&result));
-                    result
-                }
-                .instrument(span),
-            );
-            let flight = task.map(|joined| joined.unwrap_or_else(|_| Err(ErrorClass::Closed.into()))).boxed().shared();
-            (id, flight)
-        });
-        entry.1.clone()
+    fn live_conn(&self) -> Option<Arc<Conn>> {
+        self.conn.lock().clone().filter(|conn| conn.is_alive())
+    }
+
+    /// The open of this caller's identity, single-flighted per identity. It has its own deadline,
+    /// so it completes (and is reused) even if this caller gives up.
+    fn open_task(
+        self: &Arc<Self>,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<Arc<Conn>, OpError>> + Send + 'static + use<> {
+        let this = Arc::clone(self);
+        let deadline = Instant::now() + self.http.request_timeout;
+        let call = McpCall::start(&self.http.telemetry, &self.peer, "initialize", None, &self.toolbox);
+        let span = call.span().clone();
+        // The connection keeps the opener's values for its handshake messages: not the span,
+        // which would then never close.
+        let mut per = PerRequest { deadline: Some(deadline), span: None, ..caller.per.clone() };
+        if let Some(trace) = span.in_scope(|| self.http.telemetry.current_trace()) {
+            per.trace = trace_headers(&trace);
+        }
+        async move {
+            let result = this.open(per, deadline).await;
+            call.finish(result.as_ref().err().map(op_error_type).as_deref(), rpc_code(&result));
+            result
+        }
+        .instrument(span)
     }
 
     async fn open(self: &Arc<Self>, per: PerRequest, deadline: Instant) -> Result<Arc<Conn>, OpError> {

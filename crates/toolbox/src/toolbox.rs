@@ -16,14 +16,12 @@
 //!   across I/O.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use agenthost_agent::telemetry::ListingOutcome;
 use agenthost_agent::{ConsentRequest, RequestContext, UserKey};
+use agenthost_single_flight::{Flight, Flights, Join};
 use dashmap::DashMap;
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -89,12 +87,9 @@ enum Cached {
     Failed { class: ErrorClass, until: Instant },
 }
 
-type Flight = Shared<BoxFuture<'static, Outcome>>;
-
 #[derive(Default)]
 struct UserSlot {
     cached: Option<Cached>,
-    flight: Option<(u64, Flight)>,
 }
 
 /// One toolbox.
@@ -110,13 +105,14 @@ pub struct Toolbox {
     pub(crate) core: Arc<Core>,
     pub(crate) status: Mutex<Status>,
     users: DashMap<UserKey, UserSlot>,
-    next_flight: AtomicU64,
+    /// Per-user listings in flight.
+    listings: Arc<Flights<UserKey, Outcome>>,
 }
 
 enum Lookup {
     Ready(Outcome),
     /// A listing in flight, and whether this request started it.
-    Wait(Flight, bool),
+    Wait(Flight<Outcome>, bool),
 }
 
 impl Toolbox {
@@ -135,7 +131,7 @@ impl Toolbox {
             core,
             status: Mutex::new(Status::default()),
             users: DashMap::new(),
-            next_flight: AtomicU64::new(0),
+            listings: Flights::new(),
         })
     }
 
@@ -244,7 +240,7 @@ impl Toolbox {
         }
         let gave_up = tokio::select! {
             biased;
-            outcome = flight => return outcome,
+            outcome = flight => return outcome.unwrap_or(Outcome::Failed(ErrorClass::Closed)),
             () = ctx.cancel.cancelled() => ErrorClass::Cancelled,
             // Not waiting (longer) for a degraded toolbox: report why it is degraded.
             () = tokio::time::sleep_until(deadline) => degraded.unwrap_or(ErrorClass::Timeout),
@@ -282,74 +278,69 @@ impl Toolbox {
         }
     }
 
-    /// Under the user's slot lock: a fresh cached outcome, the flight in progress, or a new
-    /// flight.
+    /// A fresh cached outcome, the user's listing in flight, or a new one.
     fn lookup_or_start(self: &Arc<Self>, ctx: &RequestContext, now: Instant, generation: u64) -> Lookup {
-        let mut slot = self.users.entry(ctx.user.clone()).or_default();
-        match &slot.cached {
-            Some(Cached::Tools { list, until, generation: g }) if *until > now && *g == generation => {
-                return Lookup::Ready(Outcome::Tools(list.clone()));
-            }
-            Some(Cached::Failed { class, until }) if *until > now => {
-                return Lookup::Ready(Outcome::Failed(*class));
-            }
-            _ => {}
-        }
-        if let Some((_, flight)) = &slot.flight {
-            return Lookup::Wait(flight.clone(), false);
-        }
-        let id = self.next_flight.fetch_add(1, Ordering::SeqCst);
-        let deadline = now + self.core.request_timeout;
-        let caller = Caller {
-            who: Some(ctx.user.clone()),
-            per: PerRequest::new(ctx.call_id.as_deref(), &ctx.trace, Some(deadline)),
-            deadline,
-            cancel: None,
-        };
-        let this = Arc::clone(self);
         let user = ctx.user.clone();
-        // The listing's span belongs to the request that started it.
-        let task = tokio::spawn(
-            async move {
-                let outcome = this.list_as(&caller).await;
-                this.finish_flight(&user, id, &outcome, generation);
-                outcome
-            }
-            .instrument(tracing::Span::current())
-            .instrument(ctx.log_span.clone()),
+        let joined = self.listings.join(
+            user.clone(),
+            || self.cached_outcome(&ctx.user, now, generation),
+            || {
+                let deadline = now + self.core.request_timeout;
+                let caller = Caller {
+                    who: Some(user.clone()),
+                    per: PerRequest::new(ctx.call_id.as_deref(), &ctx.trace, Some(deadline)),
+                    deadline,
+                    cancel: None,
+                };
+                let this = Arc::clone(self);
+                // The listing's span belongs to the request that started it.
+                async move {
+                    let outcome = this.list_as(&caller).await;
+                    this.finish_listing(&user, &outcome, generation);
+                    outcome
+                }
+                .instrument(tracing::Span::current())
+                .instrument(ctx.log_span.clone())
+            },
         );
-        let flight = task.map(|joined| joined.unwrap_or(Outcome::Failed(ErrorClass::Closed))).boxed().shared();
-        slot.flight = Some((id, flight.clone()));
-        Lookup::Wait(flight, true)
+        match joined {
+            Join::Ready(outcome) => Lookup::Ready(outcome),
+            Join::Wait { flight, started } => Lookup::Wait(flight, started),
+        }
     }
 
-    /// Records a finished per-user listing and ends its flight.
-    fn finish_flight(&self, user: &UserKey, id: u64, outcome: &Outcome, generation: u64) {
-        let now = Instant::now();
-        {
-            let mut slot = self.users.entry(user.clone()).or_default();
-            if slot.flight.as_ref().is_some_and(|(f, _)| *f == id) {
-                slot.flight = None;
+    /// The user's cached outcome, if still fresh.
+    fn cached_outcome(&self, user: &UserKey, now: Instant, generation: u64) -> Option<Outcome> {
+        let slot = self.users.get(user)?;
+        match slot.cached.as_ref()? {
+            Cached::Tools { list, until, generation: g } if *until > now && *g == generation => {
+                Some(Outcome::Tools(list.clone()))
             }
-            slot.cached = match outcome {
-                Outcome::Tools(list) => {
-                    Some(Cached::Tools { list: list.clone(), until: now + self.core.list_ttl, generation })
-                }
-                // Not failures of the toolbox: a cancelled request, or a token that the
-                // platform may renew before the next request.
-                Outcome::Failed(ErrorClass::Cancelled | ErrorClass::Auth) => None,
-                Outcome::Failed(class) => Some(Cached::Failed { class: *class, until: now + self.core.failure_ttl }),
-                // Consent is re-checked on every request.
-                Outcome::Consent { .. } => None,
-            };
+            Cached::Failed { class, until } if *until > now => Some(Outcome::Failed(*class)),
+            _ => None,
         }
+    }
+
+    /// Records a finished per-user listing (before its flight ends, so no request in between
+    /// starts another).
+    fn finish_listing(&self, user: &UserKey, outcome: &Outcome, generation: u64) {
+        let now = Instant::now();
+        self.users.entry(user.clone()).or_default().cached = match outcome {
+            Outcome::Tools(list) => {
+                Some(Cached::Tools { list: list.clone(), until: now + self.core.list_ttl, generation })
+            }
+            // Not failures of the toolbox: a cancelled request, or a token that the
+            // platform may renew before the next request.
+            Outcome::Failed(ErrorClass::Cancelled | ErrorClass::Auth) => None,
+            Outcome::Failed(class) => Some(Cached::Failed { class: *class, until: now + self.core.failure_ttl }),
+            // Consent is re-checked on every request.
+            Outcome::Consent { .. } => None,
+        };
         if self.users.len() > MAX_USERS {
-            self.users.retain(|_, slot| {
-                slot.flight.is_some()
-                    || match &slot.cached {
-                        Some(Cached::Tools { until, .. } | Cached::Failed { until, .. }) => *until > now,
-                        None => false,
-                    }
+            // A user dropped here while listing again is simply re-added when that ends.
+            self.users.retain(|_, slot| match &slot.cached {
+                Some(Cached::Tools { until, .. } | Cached::Failed { until, .. }) => *until > now,
+                None => false,
             });
         }
     }
