@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::context::TraceHeaders;
+use agenthost_platform::TraceHeaders;
 
 /// The `tracing` target of every span meant for OpenTelemetry (not for the log).
 pub const SPAN_TARGET: &str = "agenthost::otel";

@@ -199,7 +199,7 @@ pub(crate) fn envelope_detail(body: &str, reason: Option<&str>) -> String {
     {
         return detail;
     }
-    let excerpt = crate::render::one_line(body.trim(), BODY_EXCERPT);
+    let excerpt = crate::text::one_line(body.trim(), BODY_EXCERPT);
     match (excerpt.is_empty(), reason) {
         (false, _) => excerpt,
         (true, Some(r)) => r.to_owned(),
@@ -210,7 +210,7 @@ pub(crate) fn envelope_detail(body: &str, reason: Option<&str>) -> String {
 /// `code: message` of an error object; the code falls back to `type`.
 pub(crate) fn error_detail(err: &Value) -> Option<String> {
     let text = |k: &str| {
-        err.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| crate::render::one_line(s, BODY_EXCERPT))
+        err.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(|s| crate::text::one_line(s, BODY_EXCERPT))
     };
     let message = text("message");
     let code = text("code").or_else(|| text("type"));

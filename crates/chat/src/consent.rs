@@ -26,7 +26,7 @@ impl Consent {
 
 /// A `server_label` fit for printing; servers may omit it.
 pub(crate) fn display_label(server_label: &str) -> String {
-    if server_label.trim().is_empty() { "a tool".to_owned() } else { crate::render::clean(server_label) }
+    if server_label.trim().is_empty() { "a tool".to_owned() } else { crate::text::clean(server_label) }
 }
 
 /// Checks a consent link before it is printed or opened, returning it normalized.

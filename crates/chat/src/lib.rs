@@ -20,6 +20,7 @@ mod consent;
 pub mod exit;
 mod render;
 mod repl;
+mod text;
 
 use std::io::Write;
 use std::process::ExitCode;

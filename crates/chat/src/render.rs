@@ -11,6 +11,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use crate::consent::Consent;
+use crate::text::{clean, one_line};
 
 /// Most characters of a tool's arguments or result shown on one line.
 const TOOL_LINE: usize = 200;
@@ -246,22 +247,4 @@ fn result(output: Option<&Value>) -> String {
         Some(Value::Null) | None => String::new(),
         Some(other) => one_line(&other.to_string(), TOOL_LINE),
     }
-}
-
-/// Control characters removed, for names and labels.
-pub(crate) fn clean(s: &str) -> String {
-    one_line(s, usize::MAX)
-}
-
-/// `s` on one line: control characters become spaces, at most `max` characters (then `…`).
-pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let mut outp = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == max {
-            outp.push('…');
-            break;
-        }
-        outp.push(if c.is_control() { ' ' } else { c });
-    }
-    outp
 }

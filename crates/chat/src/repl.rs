@@ -13,7 +13,8 @@ use crate::browser::Browser;
 use crate::client::{Client, error_detail};
 use crate::consent::{ConsentTracker, display_label, loop_explanation};
 use crate::exit::{CONSENT_LOOP, CONSENT_REQUIRED, ChatError, OK, RESPONSE_FAILED};
-use crate::render::{Turn, clean};
+use crate::render::Turn;
+use crate::text::clean;
 
 mod approval;
 mod sign_in;

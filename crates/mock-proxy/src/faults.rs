@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::{scenario::FaultSpec, server::ConnHandle, state::user_from_label};
+use crate::{scenario::FaultSpec, server::ConnHandle, users::user_from_label};
 
 /// Remaining one-shot faults of one [`FaultSpec`].
 #[derive(Debug, Clone, Default)]
@@ -140,7 +140,7 @@ pub(crate) fn expired_response(user: &str, id: Option<serde_json::Value>) -> Res
         "id": id.unwrap_or(serde_json::Value::Null),
         "error": {
             "code": -32001,
-            "message": format!("Unauthorized: token expired for user {}", crate::state::user_label(user)),
+            "message": format!("Unauthorized: token expired for user {}", crate::users::user_label(user)),
         }
     });
     let mut response = Response::new(Body::from(body.to_string()));

@@ -25,6 +25,7 @@ mod routes;
 mod scenario;
 mod server;
 mod state;
+mod users;
 
 use std::{net::SocketAddr, sync::Arc};
 

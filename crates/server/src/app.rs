@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{create, health, read};
+use crate::{create, probes, read};
 
 /// The API router: Responses routes (also under the configured prefix) and health probes.
 pub fn router(app: AppState) -> Router {
@@ -17,8 +17,8 @@ pub fn router(app: AppState) -> Router {
         .route("/responses/{id}/cancel", post(read::cancel))
         .route("/responses/{id}/input_items", get(read::input_items));
     let mut api = Router::new()
-        .route("/readiness", get(health::readiness))
-        .route("/liveness", get(health::liveness))
+        .route("/readiness", get(probes::readiness))
+        .route("/liveness", get(probes::liveness))
         .merge(responses.clone());
     if let Some(prefix) = &app.config.route_prefix {
         api = api.nest(prefix, responses);

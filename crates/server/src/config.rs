@@ -20,6 +20,7 @@ pub use self::model::ModelSettings;
 use self::read::{Reader, non_negative, parse_port, positive, positive_secs, positive_usize};
 pub use self::toolbox::ToolboxConfig;
 use crate::cli::ServeArgs;
+pub use crate::env::{ConfigError, Env, ProcessEnv};
 
 /// Variables read directly, without a flag (the platform's names).
 pub mod vars {
@@ -83,6 +84,11 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// `gen_ai.agent.id`: `{name}:{version}` when the platform names both.
+    pub fn agent_id(&self) -> Option<String> {
+        Some(format!("{}:{}", self.agent_name.as_deref()?, self.agent_version.as_deref()?))
+    }
+
     fn read(env: &dyn Env) -> Self {
         Platform {
             hosted: nonempty(env, vars::FOUNDRY_HOSTING_ENVIRONMENT).is_some(),
@@ -132,34 +138,6 @@ pub struct Config {
     pub telemetry: crate::telemetry::Settings,
     /// The workload / managed identity variables token providers are chosen from.
     pub identity: agenthost_identity::IdentityVars,
-}
-
-/// A setting could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid value {value:?} for {source_name}: {reason}")]
-pub struct ConfigError {
-    /// The flag or environment variable, e.g. `PORT` or `--port`.
-    pub source_name: String,
-    /// The offending value.
-    pub value: String,
-    /// What a valid value looks like.
-    pub reason: String,
-}
-
-/// Reads the process environment; the only place the server (and every crate below it) touches
-/// it.
-pub trait Env {
-    /// The variable's value, if set.
-    fn get(&self, key: &str) -> Option<String>;
-}
-
-/// The real process environment.
-pub struct ProcessEnv;
-
-impl Env for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
-    }
 }
 
 /// The trimmed value of `key`, if set and not blank.

@@ -203,18 +203,20 @@ async fn start(
 
     // A child of the request's server span (current here); the run task runs inside it and the
     // log span.
-    let span = telemetry::invoke_agent_span(
-        &app.config,
-        &telemetry::AgentRun {
-            agent_name: &agent_name,
-            response_id: &response_id,
-            conversation_id: request.conversation.as_deref(),
-            model: app.model.as_ref(),
-            streaming: request.stream,
-            request_id: &platform.request_id,
-            session_id: Some(&session_id),
-        },
-    );
+    let platform_config = &app.config.platform;
+    let span = telemetry::invoke_agent_span(&telemetry::AgentRun {
+        agent_name: &agent_name,
+        response_id: &response_id,
+        conversation_id: request.conversation.as_deref(),
+        model: app.model.as_ref(),
+        streaming: request.stream,
+        request_id: &platform.request_id,
+        session_id: Some(&session_id),
+        hosted: platform_config.hosted,
+        agent_id: platform_config.agent_id(),
+        agent_version: platform_config.agent_version.as_deref(),
+        project_id: app.config.telemetry.project_arm_id.as_deref(),
+    });
     let ctx = RequestContext {
         request_id: platform.request_id.clone(),
         response_id,

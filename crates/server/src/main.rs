@@ -7,16 +7,20 @@ mod cli;
 mod config;
 mod create;
 mod demo;
+mod env;
 mod error;
 mod health;
 mod metrics;
 mod platform;
+mod probes;
 mod read;
 mod run;
 mod serve;
 mod sse;
 mod state;
 mod telemetry;
+#[cfg(test)]
+mod test_support;
 
 use std::process::ExitCode;
 

@@ -272,3 +272,6 @@ impl Drop for SseOpen {
         self.0.dec();
     }
 }
+
+#[cfg(test)]
+mod tests;

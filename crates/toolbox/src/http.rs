@@ -309,7 +309,7 @@ impl StreamableHttpClient for ProxyHttp {
                         method = %method,
                         attempt,
                         delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        error = %crate::consent::redact_urls(&error.to_string()),
+                        error = %crate::redact::redact_urls(&error.to_string()),
                         "retrying toolbox request"
                     );
                     self.shared.telemetry.toolbox_retry(&self.label, &method);

@@ -19,13 +19,17 @@
 
 #![warn(missing_docs)]
 
+mod background;
 mod client;
 pub mod consent;
+mod core;
 mod endpoint;
 mod error;
 mod http;
 mod marker;
 pub mod names;
+mod outcome;
+mod redact;
 mod registry;
 mod retry;
 mod settings;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agenthost_agent::telemetry::MARKER_LABEL;
-use agenthost_agent::{Preflight, RequestContext, Telemetry, ToolSet};
+use agenthost_agent::{Preflight, RequestContext, ToolSet};
 use agenthost_identity::TokenProvider;
 use http::HeaderValue;
 use parking_lot::Mutex;
@@ -18,39 +18,19 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::background;
 use crate::client::Endpoint;
 use crate::consent::LinkPolicy;
+use crate::core::Core;
 use crate::endpoint::{self, Layout};
 use crate::http::{HttpShared, features_value};
 use crate::marker::{self, Marker, MarkerError};
 use crate::names;
-use crate::settings::{
-    ApprovalPolicy, ConsentMode, RetryPolicy, ToolboxConfigError, ToolboxSettings, bounded, dedupe_names,
-};
-use crate::state::{self, ToolboxReadiness, ToolboxState, ToolboxStatus};
-use crate::toolbox::{Kind, Outcome, Toolbox};
+use crate::outcome::{Kind, Outcome};
+use crate::settings::{RetryPolicy, ToolboxConfigError, ToolboxSettings, bounded, dedupe_names};
+use crate::state::{ToolboxReadiness, ToolboxState, ToolboxStatus};
+use crate::toolbox::Toolbox;
 use crate::toolset::{self, RequestTools};
-
-/// What every toolbox shares: policies, timeouts and the change signal.
-pub struct Core {
-    pub(crate) consent_mode: ConsentMode,
-    pub(crate) approval: ApprovalPolicy,
-    pub(crate) links: LinkPolicy,
-    pub(crate) retry: RetryPolicy,
-    pub(crate) request_timeout: Duration,
-    pub(crate) list_ttl: Duration,
-    pub(crate) failure_ttl: Duration,
-    pub(crate) degraded_wait: Duration,
-    pub(crate) telemetry: Telemetry,
-    changed: watch::Sender<u64>,
-}
-
-impl Core {
-    /// Signals that a toolbox's state (or shared tools) changed.
-    pub(crate) fn bump(&self) {
-        self.changed.send_modify(|g| *g = g.wrapping_add(1));
-    }
-}
 
 struct Enabled {
     /// Base for marker toolboxes (and configured ones without their own URL).
@@ -189,7 +169,7 @@ impl Toolboxes {
             deadline
         };
         for tb in &enabled.registered {
-            let task = state::run(tb.clone(), deadline, self.shutdown.clone());
+            let task = background::run(tb.clone(), deadline, self.shutdown.clone());
             self.tasks.spawn_on(task, &runtime);
         }
         self.core.bump();

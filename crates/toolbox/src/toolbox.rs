@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agenthost_agent::telemetry::ListingOutcome;
-use agenthost_agent::{ConsentRequest, RequestContext, UserKey};
+use agenthost_agent::{RequestContext, UserKey};
 use agenthost_single_flight::{Flight, Flights, Join};
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -31,56 +31,15 @@ use tracing::Instrument;
 
 use crate::client::{Caller, Endpoint};
 use crate::consent::{self, Signal};
+use crate::core::Core;
 use crate::error::{ErrorClass, OpError, rpc_class};
 use crate::http::PerRequest;
-use crate::registry::Core;
+use crate::outcome::{Kind, ListedTool, Outcome, ToolList};
 use crate::state::Status;
 use crate::trace::McpCall;
 
 /// Per-toolbox bound of remembered users before expired entries are pruned.
 const MAX_USERS: usize = 10_000;
-
-/// A tool as listed by the proxy.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListedTool {
-    /// The original MCP name (sent back to the proxy).
-    pub name: String,
-    /// Description (empty when the tool has none).
-    pub description: String,
-    /// Input JSON schema.
-    pub schema: Value,
-}
-
-/// An immutable, shareable tool list.
-pub type ToolList = Arc<Vec<ListedTool>>;
-
-/// What listing a toolbox for someone led to.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// The tools.
-    Tools(ToolList),
-    /// Sources need consent (`consents`, valid links only) and/or failed (`broken`).
-    Consent {
-        /// Sign-in requests.
-        consents: Vec<ConsentRequest>,
-        /// Failed sources: (label, class).
-        broken: Vec<(String, ErrorClass)>,
-    },
-    /// The whole toolbox failed.
-    Failed(ErrorClass),
-}
-
-/// Whether a toolbox was configured or came from a request's marker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Pre-registered; has a shared state and a background loop.
-    Registered {
-        /// Its `Unhealthy` state makes the container not ready.
-        required: bool,
-    },
-    /// Opened from a marker; everything about it is per user.
-    Marker,
-}
 
 enum Cached {
     Tools { list: ToolList, until: Instant, generation: u64 },

@@ -13,12 +13,13 @@ use tracing::Instrument;
 
 use crate::client::Caller;
 use crate::consent::{self, Signal};
+use crate::core::Core;
 use crate::error::{ErrorClass, OpError, rpc_class};
 use crate::http::PerRequest;
 use crate::names::ToolNamer;
-use crate::registry::Core;
+use crate::outcome::{Kind, Outcome};
 use crate::settings::ConsentMode;
-use crate::toolbox::{Kind, Outcome, Toolbox};
+use crate::toolbox::Toolbox;
 use crate::trace::McpCall;
 
 /// Longest tool error text given to the model.

@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::exit::APPROVAL_REQUIRED;
-use crate::render::{Approval, clean};
+use crate::render::Approval;
+use crate::text::clean;
 
 use super::{End, Session, distinct};
 

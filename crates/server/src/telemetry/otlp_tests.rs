@@ -13,8 +13,8 @@ use prost::Message;
 use serde_json::json;
 use tracing_subscriber::layer::SubscriberExt;
 
-use super::test_support::{ServeArgs, app, post as post_to, settle, vars};
 use super::{LoggedExporter, Settings, exporter, otel_layer, provider};
+use crate::test_support::{ServeArgs, app, post as post_to, settle, vars};
 
 type Received = Arc<Mutex<Vec<(String, Bytes)>>>;
 

@@ -3,7 +3,7 @@
 
 use opentelemetry_sdk::trace::Sampler;
 
-use crate::config::{ConfigError, Env};
+use crate::env::{ConfigError, Env};
 
 /// Default `service.name`.
 pub const DEFAULT_SERVICE_NAME: &str = "agenthost";

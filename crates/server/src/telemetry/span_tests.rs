@@ -7,7 +7,7 @@ use agenthost_model::mock::{MockOpenAi, MockTurn};
 use opentelemetry::trace::{SpanKind, Status};
 use serde_json::{Value, json};
 
-use super::test_support::{
+use crate::test_support::{
     AppState, ServeArgs, app, attr, is_child, names, post, record_spans, settle, span, toolbox_args, vars,
 };
 

@@ -19,8 +19,6 @@ use tracing::Span;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::config::Config;
-
 /// The target of the log-only `request` span.
 pub const LOG_TARGET: &str = "agenthost::request";
 
@@ -155,17 +153,20 @@ pub struct AgentRun<'a> {
     pub request_id: &'a str,
     /// The response's `agent_session_id`.
     pub session_id: Option<&'a str>,
+    /// Hosted by Foundry: Foundry's attributes and baggage are added.
+    pub hosted: bool,
+    /// `gen_ai.agent.id`, when the platform names the agent and its version.
+    pub agent_id: Option<String>,
+    /// `gen_ai.agent.version`.
+    pub agent_version: Option<&'a str>,
+    /// `microsoft.foundry.project.id`.
+    pub project_id: Option<&'a str>,
 }
 
 /// Opens `invoke_agent {agent}` (INTERNAL) as a child of the current span (the request's server
 /// span). When hosted it carries Foundry's attributes and baggage.
-pub fn invoke_agent_span(config: &Config, run: &AgentRun<'_>) -> Span {
-    let platform = &config.platform;
-    let hosted = platform.hosted;
-    let agent_id = match (&platform.agent_name, &platform.agent_version) {
-        (Some(name), Some(version)) => Some(format!("{name}:{version}")),
-        _ => None,
-    };
+pub fn invoke_agent_span(run: &AgentRun<'_>) -> Span {
+    let hosted = run.hosted;
     let provider = if hosted { HOSTED_PROVIDER } else { run.model.gen_ai_provider() };
     // `x-request-id` is at most 256 printable ASCII characters (see `PlatformRequest`).
     let request_id = run.request_id;
@@ -178,15 +179,15 @@ pub fn invoke_agent_span(config: &Config, run: &AgentRun<'_>) -> Span {
         gen_ai.operation.name = "invoke_agent",
         gen_ai.provider.name = provider,
         gen_ai.agent.name = run.agent_name,
-        gen_ai.agent.id = agent_id.as_deref(),
-        gen_ai.agent.version = platform.agent_version.as_deref(),
+        gen_ai.agent.id = run.agent_id.as_deref(),
+        gen_ai.agent.version = run.agent_version,
         gen_ai.request.model = run.model.model_name(),
         gen_ai.response.id = run.response_id,
         gen_ai.conversation.id = run.conversation_id,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         error.type = Empty,
-        microsoft.foundry.project.id = config.telemetry.project_arm_id.as_deref(),
+        microsoft.foundry.project.id = run.project_id,
         microsoft.session.id = run.session_id.filter(|_| hosted),
         request.id = Some(request_id).filter(|_| hosted),
         azure.ai.agentserver.responses.response_id = Some(run.response_id).filter(|_| hosted),

@@ -92,7 +92,7 @@ pub struct Recorded {
 pub fn record_spans() -> Recorded {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let subscriber = tracing_subscriber::registry().with(super::otel_layer(&provider));
+    let subscriber = tracing_subscriber::registry().with(crate::telemetry::otel_layer(&provider));
     let guard = tracing::subscriber::set_default(subscriber);
     Recorded { exporter, _provider: provider, _guard: guard }
 }

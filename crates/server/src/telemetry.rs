@@ -18,13 +18,9 @@ mod settings;
 mod spans;
 
 #[cfg(test)]
-mod metric_tests;
-#[cfg(test)]
 mod otlp_tests;
 #[cfg(test)]
 mod span_tests;
-#[cfg(test)]
-pub(crate) mod test_support;
 
 use std::sync::Arc;
 use std::time::Duration;

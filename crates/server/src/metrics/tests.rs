@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use agenthost_mock_proxy::{MockProxy, Scenario};
 use serde_json::json;
 
-use super::test_support::{app, post, settle, toolbox_args, vars};
+use crate::test_support::{app, post, settle, toolbox_args, vars};
 
 const SCENARIO: &str = r#"
 [[toolboxes]]
