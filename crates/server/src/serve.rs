@@ -33,7 +33,7 @@ const FINAL_GRACE: Duration = Duration::from_secs(2);
 /// Builds the shared state: store, model, toolboxes. Token providers come from the identity
 /// variables in `config`; `toolbox_token` overrides them (the demo's static token).
 pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> Result<AppState, StartupError> {
-    let metrics = Metrics::new().map_err(|e| StartupError(format!("metrics: {e}")))?;
+    let metrics = Metrics::new()?;
     let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
     let model = build_model(&config)?;
     let toolboxes = build_toolboxes(&config, toolbox_token, telemetry.clone())?;
@@ -51,10 +51,38 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
     }))
 }
 
-/// The server cannot start with this configuration.
+/// The server cannot start with this configuration. Each message names the setting to fix.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(pub String);
+pub enum StartupError {
+    /// The metrics registry refused a family (a bug, not a setting).
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// `AGENTHOST_MODEL_PROVIDER` names no provider.
+    #[error("AGENTHOST_MODEL_PROVIDER: unknown provider {0:?}")]
+    UnknownProvider(String),
+    /// The identity variables select a provider that cannot be built.
+    #[error("{what} credentials: {source}")]
+    Credentials {
+        /// `model` or `toolbox`.
+        what: &'static str,
+        /// Why.
+        source: agenthost_identity::TokenError,
+    },
+    /// The model backend rejected its configuration.
+    #[error("model configuration (AGENTHOST_MODEL_*): {0}")]
+    Model(#[from] agenthost_model::ModelConfigError),
+    /// A toolbox policy value cannot be parsed.
+    #[error("{var}: {source}")]
+    ToolboxSetting {
+        /// The variable.
+        var: &'static str,
+        /// Why.
+        source: agenthost_toolbox::ParseSettingError,
+    },
+    /// The toolbox settings are inconsistent.
+    #[error("toolboxes: {0}")]
+    Toolboxes(#[from] agenthost_toolbox::ToolboxConfigError),
+}
 
 fn identity_options(
     config: &Config,
@@ -73,10 +101,7 @@ fn build_model(config: &Config) -> Result<Arc<dyn Model>, StartupError> {
     if m.provider == "scripted" {
         return Ok(Arc::new(ScriptedModel { pace: config.scripted_pace }));
     }
-    let provider: Provider = m
-        .provider
-        .parse()
-        .map_err(|_| StartupError(format!("AGENTHOST_MODEL_PROVIDER: unknown provider {:?}", m.provider)))?;
+    let provider: Provider = m.provider.parse().map_err(|_| StartupError::UnknownProvider(m.provider.clone()))?;
     let base_url = m.base_url.clone().unwrap_or_default();
     let mut mc = ModelConfig::new(provider, base_url, m.name.clone().unwrap_or_default());
     mc.api_key = m.api_key.clone();
@@ -85,7 +110,7 @@ fn build_model(config: &Config) -> Result<Arc<dyn Model>, StartupError> {
     }
     if mc.api_key.is_none() {
         mc.token = agenthost_identity::select(&config.identity, &identity_options(config, None))
-            .map_err(|e| StartupError(format!("model credentials: {e}")))?;
+            .map_err(|source| StartupError::Credentials { what: "model", source })?;
     }
     if let Some(scope) = &m.token_scope {
         mc.scope = scope.clone();
@@ -93,7 +118,7 @@ fn build_model(config: &Config) -> Result<Arc<dyn Model>, StartupError> {
     mc.first_byte_timeout = m.timeout;
     mc.idle_timeout = m.timeout;
     mc.max_retries = m.max_retries;
-    agenthost_model::build(mc).map_err(|e| StartupError(format!("model configuration (AGENTHOST_MODEL_*): {e}")))
+    Ok(agenthost_model::build(mc)?)
 }
 
 fn build_toolboxes(
@@ -108,8 +133,14 @@ fn build_toolboxes(
         toolboxes: t.names.clone(),
         required: t.required.clone(),
         strict: t.strict,
-        consent_mode: t.consent_mode.parse().map_err(|e| StartupError(format!("AGENTHOST_CONSENT_MODE: {e}")))?,
-        approval: t.require_approval.parse().map_err(|e| StartupError(format!("AGENTHOST_REQUIRE_APPROVAL: {e}")))?,
+        consent_mode: t
+            .consent_mode
+            .parse()
+            .map_err(|source| StartupError::ToolboxSetting { var: "AGENTHOST_CONSENT_MODE", source })?,
+        approval: t
+            .require_approval
+            .parse()
+            .map_err(|source| StartupError::ToolboxSetting { var: "AGENTHOST_REQUIRE_APPROVAL", source })?,
         startup_timeout: t.startup_timeout,
         request_timeout: t.request_timeout,
         degraded_wait: t.degraded_wait,
@@ -125,11 +156,11 @@ fn build_toolboxes(
         Some(t) => Some(t),
         None if has_endpoint => {
             agenthost_identity::select(&config.identity, &identity_options(config, config.toolbox.token.as_ref()))
-                .map_err(|e| StartupError(format!("toolbox credentials: {e}")))?
+                .map_err(|source| StartupError::Credentials { what: "toolbox", source })?
         }
         None => None,
     };
-    Toolboxes::new(settings, token).map_err(|e| StartupError(format!("toolboxes: {e}")))
+    Ok(Toolboxes::new(settings, token)?)
 }
 
 /// Serves until a shutdown signal, then drains.
