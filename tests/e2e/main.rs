@@ -2,6 +2,8 @@
 
 /// `agenthost chat` on a pseudo-terminal and non-interactively, against the real server.
 mod chat;
+/// The Conversations API and responses on conversations.
+mod conversations;
 /// Every error path answered before a response is created.
 mod errors;
 /// History through previous_response_id and conversations; per-user partitioning.

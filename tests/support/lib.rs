@@ -140,6 +140,21 @@ impl Server {
         (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// A request with `method` to `path` and an optional JSON `body`; returns status and JSON.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     /// Opens an SSE stream (POST with `body`, or GET `path` when `body` is `None`).
     pub async fn sse(&self, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> reqwest::Response {
         let url = format!("{}{path}", self.base);

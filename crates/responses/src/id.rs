@@ -10,6 +10,8 @@ use rand::distr::Alphanumeric;
 
 /// Prefix of response ids.
 pub const RESPONSE: &str = "caresp";
+/// Prefix of conversation ids.
+pub const CONVERSATION: &str = "conv";
 /// Prefix of assistant and input message items.
 pub const MESSAGE: &str = "msg";
 /// Prefix of `function_call` items.

@@ -6,6 +6,7 @@
 //! own wire JSON.
 
 mod agent_reference;
+pub mod conversation;
 pub mod event;
 pub mod id;
 pub mod item;
@@ -13,6 +14,7 @@ pub mod request;
 pub mod response;
 pub mod writer;
 
+pub use conversation::{Conversation, CreateConversation};
 pub use event::StreamEvent;
 pub use item::{ContentPart, Item, Role};
 pub use request::{CreateRequest, RequestError, ValidationDetail};

@@ -79,17 +79,37 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn simple(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
+    pub(crate) fn simple(code: &'static str, message: impl Into<String>, param: Option<&str>) -> Self {
         RequestError { message: message.into(), param: param.map(str::to_string), code, details: Vec::new() }
     }
 }
 
-struct Checker {
-    details: Vec<ValidationDetail>,
+pub(crate) struct Checker {
+    pub(crate) details: Vec<ValidationDetail>,
 }
 
 impl Checker {
-    fn bad(&mut self, param: impl Into<String>, message: impl Into<String>) {
+    /// The validation error for everything found, if anything was.
+    pub(crate) fn finish(&mut self) -> Result<(), RequestError> {
+        if self.details.is_empty() {
+            return Ok(());
+        }
+        let details = std::mem::take(&mut self.details);
+        let n = details.len();
+        let summary: Vec<&str> = details.iter().map(|d| d.message.as_str()).collect();
+        Err(RequestError {
+            message: format!(
+                "Validation failed with {n} error{}: {}",
+                if n == 1 { "" } else { "s" },
+                summary.join(" ")
+            ),
+            param: details.first().map(|d| d.param.clone()),
+            code: "invalid_request_error",
+            details,
+        })
+    }
+
+    pub(crate) fn bad(&mut self, param: impl Into<String>, message: impl Into<String>) {
         self.details.push(ValidationDetail { param: param.into(), message: message.into() });
     }
 
@@ -127,18 +147,24 @@ impl Checker {
     }
 }
 
+/// A request body that must be a JSON object.
+pub(crate) fn body_object(body: &[u8]) -> Result<Map<String, Value>, RequestError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(RequestError::simple("invalid_request_error", "Request body is required.", None));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        RequestError::simple("invalid_request_error", format!("Invalid JSON in request body: {e}"), None)
+    })?;
+    match value {
+        Value::Object(obj) => Ok(obj),
+        _ => Err(RequestError::simple("invalid_request_error", "Request body must be a JSON object.", None)),
+    }
+}
+
 impl CreateRequest {
     /// Parses and validates a request body.
     pub fn parse(body: &[u8]) -> Result<CreateRequest, RequestError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(RequestError::simple("invalid_request_error", "Request body is required.", None));
-        }
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
-            RequestError::simple("invalid_request_error", format!("Invalid JSON in request body: {e}"), None)
-        })?;
-        let Value::Object(obj) = value else {
-            return Err(RequestError::simple("invalid_request_error", "Request body must be a JSON object.", None));
-        };
+        let obj = body_object(body)?;
         let mut c = Checker { details: Vec::new() };
 
         let model = c.opt_string(&obj, "model");
@@ -215,20 +241,7 @@ impl CreateRequest {
         };
         let agent_session_id = c.opt_string(&obj, "agent_session_id");
 
-        if !c.details.is_empty() {
-            let n = c.details.len();
-            let summary: Vec<&str> = c.details.iter().map(|d| d.message.as_str()).collect();
-            return Err(RequestError {
-                message: format!(
-                    "Validation failed with {n} error{}: {}",
-                    if n == 1 { "" } else { "s" },
-                    summary.join(" ")
-                ),
-                param: c.details.first().map(|d| d.param.clone()),
-                code: "invalid_request_error",
-                details: c.details,
-            });
-        }
+        c.finish()?;
         if background && !store {
             return Err(RequestError::simple(
                 "unsupported_parameter",
@@ -266,13 +279,18 @@ impl CreateRequest {
 }
 
 fn parse_input(c: &mut Checker, input: Option<&Value>) -> Vec<Item> {
+    parse_items(c, input, "$.input")
+}
+
+/// Items of `input` (a string is one user message), each error at `{at}[i]`.
+pub(crate) fn parse_items(c: &mut Checker, input: Option<&Value>, at: &str) -> Vec<Item> {
     match input {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![Item::user_text(s.clone())],
         Some(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, raw) in items.iter().enumerate() {
-                let path = format!("$.input[{i}]");
+                let path = format!("{at}[{i}]");
                 let Value::Object(map) = raw else {
                     c.bad(path, "Each input item must be an object.");
                     continue;
@@ -297,7 +315,7 @@ fn parse_input(c: &mut Checker, input: Option<&Value>) -> Vec<Item> {
             out
         }
         Some(_) => {
-            c.bad("$.input", "'input' must be a string or an array of items.");
+            c.bad(at, format!("'{}' must be a string or an array of items.", at.trim_start_matches("$.")));
             Vec::new()
         }
     }
@@ -357,7 +375,7 @@ fn parse_tools(c: &mut Checker, v: Option<&Value>) -> Vec<Value> {
     }
 }
 
-fn parse_metadata(c: &mut Checker, v: Option<&Value>) -> Map<String, Value> {
+pub(crate) fn parse_metadata(c: &mut Checker, v: Option<&Value>) -> Map<String, Value> {
     match v {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => {

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{create, probes, read};
+use crate::{conversations, create, probes, read};
 
 /// The API router: Responses routes (also under the configured prefix) and health probes.
 pub fn router(app: AppState) -> Router {
@@ -16,6 +16,7 @@ pub fn router(app: AppState) -> Router {
         .route("/responses/{id}", get(read::get).delete(read::delete))
         .route("/responses/{id}/cancel", post(read::cancel))
         .route("/responses/{id}/input_items", get(read::input_items));
+    let responses = if app.config.conversations_api { responses.merge(conversation_routes()) } else { responses };
     let mut api = Router::new()
         .route("/readiness", get(probes::readiness))
         .route("/liveness", get(probes::liveness))
@@ -26,6 +27,15 @@ pub fn router(app: AppState) -> Router {
     api.fallback(|| async { ApiError::RouteNotFound })
         .layer(middleware::from_fn_with_state(app.clone(), crate::platform::platform_middleware))
         .with_state(app)
+}
+
+/// The Conversations API routes.
+fn conversation_routes() -> Router<AppState> {
+    Router::new()
+        .route("/conversations", post(conversations::create))
+        .route("/conversations/{id}", get(conversations::get).post(conversations::update).delete(conversations::delete))
+        .route("/conversations/{id}/items", get(conversations::list_items).post(conversations::add_items))
+        .route("/conversations/{id}/items/{item_id}", get(conversations::get_item).delete(conversations::delete_item))
 }
 
 /// The metrics router, served on its own listener.

@@ -210,6 +210,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_ALLOW_LOOPBACK_CONSENT_LINKS", value_name = "BOOL")]
     pub allow_loopback_consent_links: Option<String>,
 
+    /// Serve the Conversations API (/conversations): auto (on unless hosted by Foundry, where the
+    /// platform serves it), on or off [default: auto].
+    #[arg(long, env = "AGENTHOST_CONVERSATIONS_API", value_name = "MODE")]
+    pub conversations_api: Option<String>,
+
     /// Tool calls that wait for the user's approval: never, always, or a comma list of tools [default: never].
     #[arg(long, env = "AGENTHOST_REQUIRE_APPROVAL", value_name = "POLICY")]
     pub require_approval: Option<String>,

@@ -134,6 +134,8 @@ pub struct Config {
     pub platform: Platform,
     /// Toolbox settings, as validated text (the toolbox crate parses its own enums).
     pub toolbox: ToolboxConfig,
+    /// Whether `/conversations` is served.
+    pub conversations_api: bool,
     /// Traces: OTLP export, resource, sampling, content capture (`OTEL_*`).
     pub telemetry: crate::telemetry::Settings,
     /// The workload / managed identity variables token providers are chosen from.
@@ -154,6 +156,7 @@ impl Config {
             v.parse().map_err(|_| "expected an IP address".to_string())
         })?;
         let backend = ModelSettings::read(&r, args, env)?;
+        let platform = Platform::read(env);
         Ok(Config {
             listen: SocketAddr::new(host, api_port(&r, args, env)?),
             metrics_listen: SocketAddr::new(host, r.parse(&args.metrics_port, "metrics_port", 9464, parse_port)?),
@@ -194,7 +197,15 @@ impl Config {
                 Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir),
                 _ => std::env::temp_dir().join("agenthost"),
             },
-            platform: Platform::read(env),
+            conversations_api: r
+                .parse(&args.conversations_api, "conversations_api", None, |v| match v {
+                    "auto" | "" => Ok(None),
+                    "on" | "true" => Ok(Some(true)),
+                    "off" | "false" => Ok(Some(false)),
+                    _ => Err("expected auto, on or off".into()),
+                })?
+                .unwrap_or(!platform.hosted),
+            platform,
             toolbox: ToolboxConfig::read(&r, args, env)?,
             telemetry: crate::telemetry::Settings::from_env(env)?,
             identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),

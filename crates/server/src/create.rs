@@ -12,7 +12,7 @@ use agenthost_agent::{
     Approval, ModelRequest, NoTools, Preflight, RequestContext, Turn, TurnEnd, UserKey, approvals_from, run_turn,
 };
 use agenthost_responses::{
-    AgentReference, CreateRequest, Created, Item, Response, ResponseError, ResponseWriter, id, unix_now,
+    AgentReference, CreateRequest, Created, Item, Response, ResponseError, ResponseWriter, Role, id, unix_now,
 };
 use agenthost_store::{HistorySource, Lookup, Record};
 use agenthost_toolbox::Marker;
@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::platform::PlatformRequest;
-use crate::run::{Run, RunSink, StopReason};
+use crate::run::{ConversationClaim, Run, RunSink, StopReason};
 use crate::sse::{self, ClientGuard};
 use crate::state::AppState;
 use crate::telemetry::{self, RequestSpans};
@@ -73,7 +73,8 @@ fn admit(app: &AppState, platform: &PlatformRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
+/// The request body, within `limit` bytes.
+pub(crate) async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -98,15 +99,31 @@ struct Prepared {
     input: Vec<Item>,
     model_request: ModelRequest,
     approvals: Vec<Approval>,
+    /// Held while the response runs on a conversation.
+    claim: Option<ConversationClaim>,
 }
 
 async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequest) -> Result<Prepared, ApiError> {
     let markers = app.toolboxes.markers(&request.tools)?;
     let user = &platform.user;
-    let history = history(app, user, &request).await?;
-
     let hint = request.previous_response_id.as_deref().or(request.conversation.as_deref());
     let response_id = platform.response_id.clone().unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
+    // Claimed before the history is read, so it holds every item of the response before.
+    let claim = match &request.conversation {
+        Some(conv) => Some(
+            app.runs
+                .claim_conversation(user, conv, &response_id)
+                .map_err(|holder| ApiError::ConversationLocked { conversation: conv.clone(), holder })?,
+        ),
+        None => None,
+    };
+    let history = history(app, user, &request).await?;
+    if request.conversation.is_some()
+        && request.input.is_empty()
+        && !matches!(history.last(), Some(Item::Message(m)) if m.role == Role::User)
+    {
+        return Err(ApiError::MissingInput);
+    }
     let input = resolve_references(app, user, request.input.clone(), &response_id).await?;
     let approvals = approvals_from(&history, &input)
         .map_err(|e| ApiError::UnknownApproval { message: e.message, index: e.index })?;
@@ -132,7 +149,7 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
     let mut model_input = history;
     model_input.extend(input.iter().cloned());
     let model_request = ModelRequest::from_request(&request, app.config.backend.instructions.as_deref(), model_input);
-    Ok(Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals })
+    Ok(Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals, claim })
 }
 
 /// The turn's history: the `previous_response_id` chain (which must exist for this user), or
@@ -189,7 +206,8 @@ async fn start(
     log_span: &tracing::Span,
     prepared: Prepared,
 ) -> Result<Arc<Run>, ApiError> {
-    let Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals } = prepared;
+    let Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals, claim } =
+        prepared;
     let response_id = snapshot.id.clone();
     let run = Run::new(response_id.clone(), platform.user.clone(), request.background, request.stream);
     let mut writer = ResponseWriter::new(snapshot);
@@ -238,7 +256,7 @@ async fn start(
         request: model_request,
         max_iterations: app.config.max_tool_iterations,
     };
-    let plan = Plan { turn, markers, input, store: request.store, span: span.clone() };
+    let plan = Plan { turn, markers, input, store: request.store, span: span.clone(), claim };
     let task = drive(app.clone(), run.clone(), writer, sink, plan);
     app.tracker.spawn(task.instrument(span).instrument(log_span.clone()));
     Ok(run)
@@ -270,11 +288,12 @@ struct Plan {
     input: Vec<Item>,
     store: bool,
     span: tracing::Span,
+    claim: Option<ConversationClaim>,
 }
 
 /// The run task: drives the turn, persists, then publishes the terminal event.
 async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
-    let Plan { mut turn, markers, input, store, span } = plan;
+    let Plan { mut turn, markers, input, store, span, claim } = plan;
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
@@ -319,6 +338,8 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
     telemetry::finish_invoke_agent(&span, &response);
     app.metrics.responses.with_label_values(&[response.status.as_str()]).inc();
     app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
+    // The next response on the conversation may start once this one's items are stored.
+    drop(claim);
     run.publish_final(sink.terminal.take(), response);
     app.runs.finish(&run);
 }

@@ -102,6 +102,31 @@ pub enum ApiError {
     /// No route matches.
     #[error("No such route.")]
     RouteNotFound,
+    /// No such conversation for this user (another user's is indistinguishable).
+    #[error("Conversation '{0}' not found.")]
+    ConversationNotFound(String),
+    /// The conversation has no such item.
+    #[error("Item '{item}' not found in conversation '{conversation}'.")]
+    ConversationItemNotFound {
+        /// The conversation.
+        conversation: String,
+        /// The item id.
+        item: String,
+    },
+    /// Another response is running on the conversation; responses on one conversation run one
+    /// at a time so their items never interleave.
+    #[error("Another response ('{holder}') is in progress on conversation '{conversation}'; retry when it ends.")]
+    ConversationLocked {
+        /// The conversation.
+        conversation: String,
+        /// The response that holds it.
+        holder: String,
+    },
+    /// A response on a conversation without `input`, whose conversation does not end with a user
+    /// message.
+    #[error("'input' is required unless the conversation ends with a user message.")]
+    MissingInput,
+
     /// The create request failed validation.
     #[error("{}", .0.message)]
     Request(RequestError),
@@ -125,14 +150,17 @@ impl ApiError {
         const INVALID: &str = "invalid_request_error";
         const BAD: StatusCode = StatusCode::BAD_REQUEST;
         match self {
-            ApiError::ResponseNotFound(_) | ApiError::RouteNotFound => {
-                Class(StatusCode::NOT_FOUND, INVALID, "not_found", User)
-            }
+            ApiError::ResponseNotFound(_)
+            | ApiError::RouteNotFound
+            | ApiError::ConversationNotFound(_)
+            | ApiError::ConversationItemNotFound { .. } => Class(StatusCode::NOT_FOUND, INVALID, "not_found", User),
             ApiError::ResponseDeleted(_) => Class(BAD, INVALID, "response_deleted", User),
             ApiError::PreviousResponseNotFound(_) => {
                 Class(StatusCode::NOT_FOUND, INVALID, "previous_response_not_found", User)
             }
             ApiError::ItemNotFound { .. } => Class(BAD, INVALID, "item_not_found", User),
+            ApiError::ConversationLocked { .. } => Class(StatusCode::CONFLICT, INVALID, "conversation_locked", User),
+            ApiError::MissingInput => Class(BAD, INVALID, "missing_input", User),
             ApiError::UnknownApproval { .. } => Class(BAD, INVALID, "unknown_approval_request", User),
             ApiError::InvalidValue { .. } => Class(BAD, INVALID, "invalid_value", User),
             ApiError::NotBackground
@@ -165,6 +193,8 @@ impl ApiError {
             ApiError::UnknownApproval { index, .. } => Some(format!("$.input[{index}].approval_request_id")),
             ApiError::InvalidValue { param, .. } => Some((*param).into()),
             ApiError::NotBackground | ApiError::NotReplayable => Some("stream".into()),
+            ApiError::ConversationLocked { .. } => Some("conversation".into()),
+            ApiError::MissingInput => Some("input".into()),
             ApiError::Request(e) => e.param.clone(),
             ApiError::Marker(e) => Some(e.param.clone()),
             _ => None,

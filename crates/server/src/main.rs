@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod config;
+mod conversations;
 mod create;
 mod demo;
 mod env;

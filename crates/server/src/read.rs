@@ -164,13 +164,8 @@ pub async fn delete(
     }
 }
 
-/// `GET /responses/{id}/input_items`: a page of a stored response's history and input.
-pub async fn input_items(
-    State(app): State<AppState>,
-    Extension(platform): Extension<PlatformRequest>,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<HttpResponse, ApiError> {
+/// `limit` (1..=100, default 20), `order` (`asc` | `desc`, default `desc`), `after`, `before`.
+pub(crate) fn page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiError> {
     let limit = match query.get("limit").map(|v| v.parse::<usize>()) {
         None => 20,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
@@ -183,17 +178,30 @@ pub async fn input_items(
         Some("asc") => false,
         Some(_) => return Err(ApiError::InvalidValue { param: "order", message: "'order' must be 'asc' or 'desc'." }),
     };
-    let page =
-        PageQuery { limit, descending, after: query.get("after").cloned(), before: query.get("before").cloned() };
+    Ok(PageQuery { limit, descending, after: query.get("after").cloned(), before: query.get("before").cloned() })
+}
+
+/// A list object over `data`.
+pub(crate) fn list(data: &[Item], has_more: bool) -> serde_json::Value {
+    json!({
+        "object": "list",
+        "first_id": data.first().and_then(Item::id),
+        "last_id": data.last().and_then(Item::id),
+        "has_more": has_more,
+        "data": data,
+    })
+}
+
+/// `GET /responses/{id}/input_items`: a page of a stored response's history and input.
+pub async fn input_items(
+    State(app): State<AppState>,
+    Extension(platform): Extension<PlatformRequest>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page_query(&query)?;
     match app.store.input_items(&platform.user, &id, &page).await? {
-        Lookup::Found(p) => Ok(Json(json!({
-            "object": "list",
-            "first_id": p.data.first().and_then(Item::id),
-            "last_id": p.data.last().and_then(Item::id),
-            "has_more": p.has_more,
-            "data": p.data,
-        }))
-        .into_response()),
+        Lookup::Found(p) => Ok(Json(list(&p.data, p.has_more)).into_response()),
         Lookup::Deleted => Err(ApiError::ResponseDeleted(id)),
         Lookup::Missing => Err(ApiError::ResponseNotFound(id)),
     }

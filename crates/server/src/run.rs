@@ -210,9 +210,41 @@ impl EventSink for RunSink {
 #[derive(Default)]
 pub struct Runs {
     map: DashMap<String, Arc<Run>>,
+    /// Conversations with a response running: (owner, conversation) -> response id.
+    busy: Arc<DashMap<(UserKey, String), String>>,
+}
+
+/// A conversation held by one running response; released when dropped (after the response's
+/// record is stored, so the next response on it reads its items).
+pub struct ConversationClaim {
+    busy: Arc<DashMap<(UserKey, String), String>>,
+    key: (UserKey, String),
+}
+
+impl Drop for ConversationClaim {
+    fn drop(&mut self) {
+        self.busy.remove(&self.key);
+    }
 }
 
 impl Runs {
+    /// Claims `conversation` for `response_id`, or names the response that holds it.
+    pub fn claim_conversation(
+        &self,
+        user: &UserKey,
+        conversation: &str,
+        response_id: &str,
+    ) -> Result<ConversationClaim, String> {
+        let key = (user.clone(), conversation.to_string());
+        match self.busy.entry(key.clone()) {
+            dashmap::Entry::Occupied(holder) => Err(holder.get().clone()),
+            dashmap::Entry::Vacant(slot) => {
+                slot.insert(response_id.to_string());
+                Ok(ConversationClaim { busy: self.busy.clone(), key })
+            }
+        }
+    }
+
     /// Registers a run.
     pub fn insert(&self, run: Arc<Run>) {
         self.map.insert(run.id.clone(), run);

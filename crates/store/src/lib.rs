@@ -5,12 +5,15 @@
 //! `previous_response_id` chain or a conversation, oldest first, items of failed responses
 //! excluded) rather than copied into every record, so a record costs only its own items.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 
 use std::sync::Arc;
 
 pub use agenthost_platform::UserKey;
-use agenthost_responses::{Item, Response};
+use agenthost_responses::{Conversation, Item, Response};
+use serde_json::{Map, Value};
 
 pub use memory::{MemoryStore, MemoryStoreConfig};
 
@@ -125,6 +128,56 @@ pub trait ResponseStore: Send + Sync {
 
     /// Stored items by id (for `item_reference` inputs); `None` for unknown or foreign ids.
     async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
+
+    /// Creates a conversation holding `items` (which have ids).
+    async fn create_conversation(
+        &self,
+        user: &UserKey,
+        conversation: Conversation,
+        items: Vec<Item>,
+    ) -> Result<(), StoreError>;
+
+    /// Conversation `id` as `user` sees it. A conversation exists once created through the API
+    /// or once a stored response on it has been written.
+    async fn conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<Conversation>, StoreError>;
+
+    /// Replaces a conversation's metadata.
+    async fn update_conversation(
+        &self,
+        user: &UserKey,
+        id: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<Lookup<Conversation>, StoreError>;
+
+    /// Deletes a conversation and its items (not the responses that produced them).
+    async fn delete_conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError>;
+
+    /// Appends `items` (which have ids) to a conversation.
+    async fn add_conversation_items(
+        &self,
+        user: &UserKey,
+        id: &str,
+        items: Vec<Item>,
+    ) -> Result<Lookup<()>, StoreError>;
+
+    /// A page of a conversation's items.
+    async fn conversation_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
+
+    /// One item of a conversation: `Found(None)` when the conversation has no such item.
+    async fn conversation_item(
+        &self,
+        user: &UserKey,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Lookup<Option<Item>>, StoreError>;
+
+    /// Deletes one item of a conversation; `Found(None)` when it has no such item.
+    async fn delete_conversation_item(
+        &self,
+        user: &UserKey,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Lookup<Option<Conversation>>, StoreError>;
 
     /// Current sizes and counters.
     fn stats(&self) -> StoreStats;

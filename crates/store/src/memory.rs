@@ -10,13 +10,17 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use agenthost_responses::{Item, Response, ResponseStatus};
+use agenthost_responses::{Conversation, Item, Response, ResponseStatus};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use self::conversation::{Conv, parse_items};
 use crate::{
     HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats, UserKey,
 };
+
+mod conversation;
 
 /// Limits of the memory store. The oldest responses are evicted first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +58,8 @@ struct Entry {
     /// Shared so readers copy a handle under the lock and parse after releasing it.
     json: Arc<[u8]>,
     conversation: Option<Arc<str>>,
+    /// Its conversation's items before this mark are its history.
+    conv_mark: u64,
     previous: Option<Arc<str>>,
     failed: bool,
     item_keys: Box<[u64]>,
@@ -111,8 +117,10 @@ struct Inner {
     records: HashMap<Arc<str>, Entry>,
     /// Insertion order with write time; stale pairs (rewritten or deleted ids) are skipped.
     order: VecDeque<(Arc<str>, Instant)>,
-    /// Responses of each conversation, in creation order.
-    conversations: HashMap<ConversationKey, Vec<Arc<str>>>,
+    /// Conversations with their items.
+    conversations: HashMap<ConversationKey, Conv>,
+    /// Conversation write order, for TTL and the byte cap; stale pairs are skipped.
+    conversation_order: VecDeque<(ConversationKey, Instant)>,
     /// Hash of an item id -> owning response id (verified on lookup).
     items: HashMap<u64, Arc<str>>,
     tombstones: HashMap<Arc<str>, Arc<str>>,
@@ -143,16 +151,46 @@ impl Inner {
                 self.items.remove(k);
             }
         }
-        if let Some(conv) = &entry.conversation {
-            let ck = (entry.user.clone(), conv.clone());
-            if let Some(list) = self.conversations.get_mut(&ck) {
-                list.retain(|r| *r != key);
-                if list.is_empty() {
-                    self.conversations.remove(&ck);
-                }
-            }
-        }
+        let _ = key;
         Some(entry)
+    }
+
+    fn remove_conversation(&mut self, key: &ConversationKey) -> Option<Conv> {
+        let conv = self.conversations.remove(key)?;
+        self.bytes -= conv.bytes();
+        Some(conv)
+    }
+
+    /// Re-counts a conversation's bytes around a change and records the write.
+    fn touch_conversation(&mut self, key: &ConversationKey, change: impl FnOnce(&mut Conv)) -> bool {
+        let Some(conv) = self.conversations.get_mut(key) else { return false };
+        let before = conv.bytes();
+        change(conv);
+        let (after, written) = (conv.bytes(), conv.written);
+        self.bytes = self.bytes - before + after;
+        self.conversation_order.push_back((key.clone(), written));
+        true
+    }
+
+    /// Conversations past the TTL, then the oldest while over the byte cap.
+    fn evict_conversations(&mut self, config: &MemoryStoreConfig, now: Instant) {
+        while let Some((key, written)) = self.conversation_order.front().cloned() {
+            let live = self.conversations.get(&key).is_some_and(|c| c.written == written);
+            if !live {
+                self.conversation_order.pop_front();
+                continue;
+            }
+            if self.bytes <= config.max_bytes && now.duration_since(written) <= config.ttl {
+                break;
+            }
+            self.conversation_order.pop_front();
+            self.remove_conversation(&key);
+            self.evictions += 1;
+        }
+    }
+
+    fn conversation(&self, user: &str, id: &str, ttl: Duration, now: Instant) -> Option<&Conv> {
+        self.conversations.get(&(Arc::from(user), Arc::from(id))).filter(|c| now.duration_since(c.written) <= ttl)
     }
 
     fn evict(&mut self, config: &MemoryStoreConfig, now: Instant) {
@@ -172,6 +210,7 @@ impl Inner {
             self.remove(&id);
             self.evictions += 1;
         }
+        self.evict_conversations(config, now);
     }
 
     fn visible(&self, user: &str, id: &str, ttl: Duration, now: Instant) -> Lookup<&Entry> {
@@ -209,26 +248,35 @@ impl Inner {
         out
     }
 
-    /// Records of a conversation (before `before`, if given), newest first, until they hold
-    /// enough items for the history limit.
-    fn conversation_parts(&self, user: &str, conv: &str, before: Option<&str>) -> Vec<(Arc<[u8]>, usize)> {
-        let mut out = Vec::new();
-        let Some(ids) = self.conversations.get(&(Arc::from(user), Arc::from(conv))) else { return out };
-        let end = before.and_then(|b| ids.iter().position(|i| i.as_ref() == b)).unwrap_or(ids.len());
-        let mut items = 0;
-        for id in ids[..end].iter().rev() {
-            if let Some(e) = self.records.get(id) {
-                if let Some(part) = e.history_part() {
-                    items += part.1;
-                    out.push(part);
-                }
-                if items >= HISTORY_LIMIT {
-                    break;
-                }
-            }
-        }
-        out
+    /// The JSON of a conversation's history items before `mark` (all when `None`).
+    fn conversation_history(
+        &self,
+        user: &str,
+        conv: &str,
+        mark: Option<u64>,
+        ttl: Duration,
+        now: Instant,
+    ) -> Vec<Arc<[u8]>> {
+        self.conversation(user, conv, ttl, now).map(|c| c.history_before(mark.unwrap_or(u64::MAX))).unwrap_or_default()
     }
+}
+
+/// The window of `all` (oldest first) that `page` asks for.
+fn page_of(mut all: Vec<Item>, page: &PageQuery) -> Page {
+    if page.descending {
+        all.reverse();
+    }
+    let start = match &page.after {
+        Some(after) => all.iter().position(|i| i.id() == Some(after.as_str())).map_or(all.len(), |p| p + 1),
+        None => 0,
+    };
+    let end = match &page.before {
+        Some(before) => all.iter().position(|i| i.id() == Some(before.as_str())).unwrap_or(all.len()),
+        None => all.len(),
+    };
+    let window = if start < end { &all[start..end] } else { &[][..] };
+    let has_more = window.len() > page.limit;
+    Page { data: window.iter().take(page.limit).cloned().collect(), has_more }
 }
 
 fn store_error(e: serde_json::Error) -> StoreError {
@@ -251,27 +299,44 @@ impl ResponseStore for MemoryStore {
         let id: Arc<str> = Arc::from(record.response.id.as_str());
         let user: Arc<str> = Arc::from(record.user.partition());
         let conversation = record.response.conversation.as_ref().map(|c| Arc::<str>::from(c.id.as_str()));
-        let entry = Entry {
+        let finished = !matches!(record.response.status, ResponseStatus::Queued | ResponseStatus::InProgress);
+        let failed = record.response.status == ResponseStatus::Failed;
+        let mut entry = Entry {
             user: user.clone(),
             json,
             conversation: conversation.clone(),
+            conv_mark: 0,
             previous: record.response.previous_response_id.as_deref().map(Arc::from),
-            failed: record.response.status == ResponseStatus::Failed,
+            failed,
             item_keys,
             written: now,
         };
 
         let mut inner = self.inner.lock();
-        let existed = inner.remove(&id).is_some();
+        inner.remove(&id);
         for k in entry.item_keys.iter() {
             inner.items.insert(*k, id.clone());
         }
         if let Some(conv) = conversation {
-            let list = inner.conversations.entry((user, conv)).or_default();
-            // A rewrite (a background response's terminal update) keeps the response's place.
-            if !existed || !list.contains(&id) {
-                list.push(id.clone());
+            // A response on a conversation (created by the API or named only in requests) appends
+            // its input and output when it ends, unless it failed; a rewrite replaces them.
+            let key: ConversationKey = (user, conv.clone());
+            if !inner.conversations.contains_key(&key) {
+                let created = Conversation::new(conv.to_string(), record.response.created_at, Map::new());
+                inner.conversations.insert(key.clone(), Conv::new(created, now));
+                inner.bytes += inner.conversations.get(&key).map_or(0, Conv::bytes);
             }
+            let mut appended = Ok(0);
+            inner.touch_conversation(&key, |c| {
+                c.remove_response(&id);
+                appended = if finished && !failed {
+                    let items: Vec<Item> = record.input.iter().chain(&record.response.output).cloned().collect();
+                    c.append(&items, Some(&id), now)
+                } else {
+                    Ok(c.next_seq())
+                };
+            });
+            entry.conv_mark = appended.map_err(store_error)?;
         }
         inner.bytes += entry.bytes();
         inner.records.insert(id.clone(), entry);
@@ -321,14 +386,19 @@ impl ResponseStore for MemoryStore {
 
     async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
         let user = user.partition();
+        let now = Instant::now();
         let parts = {
             let inner = self.inner.lock();
             match source {
-                HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, Instant::now()) {
+                HistorySource::Previous(id) => match inner.visible(user, id, self.config.ttl, now) {
                     Lookup::Found(e) => inner.chain_parts(e, true),
                     _ => return Ok(Lookup::Missing),
                 },
-                HistorySource::Conversation(conv) => inner.conversation_parts(user, conv, None),
+                HistorySource::Conversation(conv) => {
+                    let jsons = inner.conversation_history(user, conv, None, self.config.ttl, now);
+                    drop(inner);
+                    return Ok(Lookup::Found(parse_items(&jsons)));
+                }
             }
         };
         Ok(Lookup::Found(history_items(parts)))
@@ -336,35 +406,26 @@ impl ResponseStore for MemoryStore {
 
     async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
         let user = user.partition();
-        let (history, own) = {
+        let now = Instant::now();
+        let (chain, conv, own) = {
             let inner = self.inner.lock();
-            let entry = match inner.visible(user, id, self.config.ttl, Instant::now()) {
+            let entry = match inner.visible(user, id, self.config.ttl, now) {
                 Lookup::Found(e) => e,
                 Lookup::Deleted => return Ok(Lookup::Deleted),
                 Lookup::Missing => return Ok(Lookup::Missing),
             };
-            let history = match &entry.conversation {
-                Some(conv) => inner.conversation_parts(user, conv, Some(id)),
-                None => inner.chain_parts(entry, false),
-            };
-            (history, entry.json.clone())
+            match &entry.conversation {
+                Some(conv) => (
+                    Vec::new(),
+                    inner.conversation_history(user, conv, Some(entry.conv_mark), self.config.ttl, now),
+                    entry.json.clone(),
+                ),
+                None => (inner.chain_parts(entry, false), Vec::new(), entry.json.clone()),
+            }
         };
-        let mut all = history_items(history);
+        let mut all = if conv.is_empty() { history_items(chain) } else { parse_items(&conv) };
         all.extend(parse(&own).map(|r| r.input).unwrap_or_default());
-        if page.descending {
-            all.reverse();
-        }
-        let start = match &page.after {
-            Some(after) => all.iter().position(|i| i.id() == Some(after.as_str())).map_or(all.len(), |p| p + 1),
-            None => 0,
-        };
-        let end = match &page.before {
-            Some(before) => all.iter().position(|i| i.id() == Some(before.as_str())).unwrap_or(all.len()),
-            None => all.len(),
-        };
-        let window = if start < end { &all[start..end] } else { &[][..] };
-        let has_more = window.len() > page.limit;
-        Ok(Lookup::Found(Page { data: window.iter().take(page.limit).cloned().collect(), has_more }))
+        Ok(Lookup::Found(page_of(all, page)))
     }
 
     async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
@@ -386,6 +447,129 @@ impl ResponseStore for MemoryStore {
                 record.input.into_iter().chain(record.response.output).find(|i| i.id() == Some(item_id.as_str()))
             })
             .collect())
+    }
+
+    async fn create_conversation(
+        &self,
+        user: &UserKey,
+        conversation: Conversation,
+        items: Vec<Item>,
+    ) -> Result<(), StoreError> {
+        let now = Instant::now();
+        let key: ConversationKey = (Arc::from(user.partition()), Arc::from(conversation.id.as_str()));
+        let mut conv = Conv::new(conversation, now);
+        conv.append(&items, None, now).map_err(store_error)?;
+        let mut inner = self.inner.lock();
+        inner.remove_conversation(&key);
+        inner.bytes += conv.bytes();
+        inner.conversations.insert(key.clone(), conv);
+        inner.conversation_order.push_back((key, now));
+        inner.evict(&self.config, now);
+        Ok(())
+    }
+
+    async fn conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<Conversation>, StoreError> {
+        let inner = self.inner.lock();
+        Ok(match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
+            Some(c) => Lookup::Found(c.conversation.clone()),
+            None => Lookup::Missing,
+        })
+    }
+
+    async fn update_conversation(
+        &self,
+        user: &UserKey,
+        id: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<Lookup<Conversation>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {
+            return Ok(Lookup::Missing);
+        }
+        let key: ConversationKey = (Arc::from(user.partition()), Arc::from(id));
+        let mut updated = None;
+        inner.touch_conversation(&key, |c| {
+            c.conversation.metadata = metadata;
+            c.written = now;
+            updated = Some(c.conversation.clone());
+        });
+        Ok(updated.map_or(Lookup::Missing, Lookup::Found))
+    }
+
+    async fn delete_conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
+        let mut inner = self.inner.lock();
+        if inner.conversation(user.partition(), id, self.config.ttl, Instant::now()).is_none() {
+            return Ok(Lookup::Missing);
+        }
+        inner.remove_conversation(&(Arc::from(user.partition()), Arc::from(id)));
+        Ok(Lookup::Found(()))
+    }
+
+    async fn add_conversation_items(
+        &self,
+        user: &UserKey,
+        id: &str,
+        items: Vec<Item>,
+    ) -> Result<Lookup<()>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {
+            return Ok(Lookup::Missing);
+        }
+        let mut appended = Ok(0);
+        inner.touch_conversation(&(Arc::from(user.partition()), Arc::from(id)), |c| {
+            appended = c.append(&items, None, now);
+        });
+        appended.map_err(store_error)?;
+        inner.evict(&self.config, now);
+        Ok(Lookup::Found(()))
+    }
+
+    async fn conversation_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+        let all = {
+            let inner = self.inner.lock();
+            match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
+                Some(c) => c.all(),
+                None => return Ok(Lookup::Missing),
+            }
+        };
+        let jsons: Vec<Arc<[u8]>> = all.into_iter().collect();
+        Ok(Lookup::Found(page_of(parse_items(&jsons), page)))
+    }
+
+    async fn conversation_item(
+        &self,
+        user: &UserKey,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Lookup<Option<Item>>, StoreError> {
+        let json = {
+            let inner = self.inner.lock();
+            match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
+                Some(c) => c.item(item_id),
+                None => return Ok(Lookup::Missing),
+            }
+        };
+        Ok(Lookup::Found(json.and_then(|j| parse_items(&[j]).pop())))
+    }
+
+    async fn delete_conversation_item(
+        &self,
+        user: &UserKey,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Lookup<Option<Conversation>>, StoreError> {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {
+            return Ok(Lookup::Missing);
+        }
+        let mut outcome = None;
+        inner.touch_conversation(&(Arc::from(user.partition()), Arc::from(id)), |c| {
+            outcome = c.remove_item(item_id, now).then(|| c.conversation.clone());
+        });
+        Ok(Lookup::Found(outcome))
     }
 
     fn stats(&self) -> StoreStats {

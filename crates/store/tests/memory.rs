@@ -150,3 +150,13 @@ async fn item_references_resolve_only_for_the_owner() {
     assert!(found[0].is_some() && found[1].is_none());
     assert_eq!(s.items(&UserKey::new("x"), &[item_id]).await.unwrap(), vec![None]);
 }
+
+#[tokio::test]
+async fn conformance_conversation_lifecycle() {
+    agenthost_store::conformance::conversation_lifecycle(&store()).await;
+}
+
+#[tokio::test]
+async fn conformance_responses_on_a_conversation() {
+    agenthost_store::conformance::responses_on_a_conversation(&store()).await;
+}

@@ -1,0 +1,144 @@
+//! Behaviour every [`ResponseStore`] backend must have, as async checks a backend's tests call
+//! with a fresh store (feature `conformance`). The memory store is the reference.
+//!
+//! Each check panics with a message on the first deviation; ids are fresh per call, so checks may
+//! share one database.
+
+use agenthost_responses::{Conversation, ConversationRef, Item, Response, ResponseStatus, id};
+use serde_json::Map;
+
+use crate::{HistorySource, Lookup, PageQuery, Record, ResponseStore, UserKey};
+
+fn user(name: &str) -> UserKey {
+    UserKey::new(name)
+}
+
+fn message(text: &str, hint: &str) -> Item {
+    let mut item = Item::user_text(text);
+    item.ensure_id(hint);
+    item
+}
+
+fn texts(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Message(m) => m.text(),
+            other => other.type_name().to_string(),
+        })
+        .collect()
+}
+
+/// A finished response on `conv` with one input and one output message.
+pub fn conversation_record(owner: &str, text: &str, conv: &str, status: ResponseStatus) -> Record {
+    let rid = id::new_id(id::RESPONSE, Some(conv));
+    let mut response = Response::new(rid.clone(), "m".into(), 0);
+    response.status = status;
+    response.conversation = Some(ConversationRef { id: conv.into() });
+    response.output = vec![message(&format!("re: {text}"), &rid)];
+    Record { user: user(owner), response, input: vec![message(text, &rid)] }
+}
+
+fn all() -> PageQuery {
+    PageQuery { limit: 100, descending: false, after: None, before: None }
+}
+
+async fn items_of(store: &dyn ResponseStore, owner: &str, conv: &str) -> Vec<String> {
+    match store.conversation_items(&user(owner), conv, &all()).await.expect("store") {
+        Lookup::Found(page) => texts(&page.data),
+        other => panic!("conversation {conv} of {owner}: {other:?}"),
+    }
+}
+
+/// Create, read, update, extend, page, delete; another user sees nothing.
+pub async fn conversation_lifecycle(store: &dyn ResponseStore) {
+    let conv = id::new_id(id::CONVERSATION, None);
+    let mut meta = Map::new();
+    meta.insert("topic".into(), "mail".into());
+    let created = Conversation::new(conv.clone(), 7, meta);
+    store.create_conversation(&user("alice"), created.clone(), vec![message("one", &conv)]).await.expect("create");
+    assert_eq!(store.conversation(&user("alice"), &conv).await.unwrap(), Lookup::Found(created.clone()));
+    assert_eq!(store.conversation(&user("bob"), &conv).await.unwrap(), Lookup::Missing);
+    assert_eq!(store.add_conversation_items(&user("bob"), &conv, vec![]).await.unwrap(), Lookup::Missing);
+
+    let added = vec![message("two", &conv), message("three", &conv)];
+    let second_id = added[0].id().unwrap_or_default().to_string();
+    store.add_conversation_items(&user("alice"), &conv, added).await.expect("add");
+    assert_eq!(items_of(store, "alice", &conv).await, ["one", "two", "three"]);
+
+    let page = PageQuery { limit: 1, descending: true, after: None, before: None };
+    let Lookup::Found(newest) = store.conversation_items(&user("alice"), &conv, &page).await.unwrap() else {
+        panic!("page")
+    };
+    assert_eq!((texts(&newest.data), newest.has_more), (vec!["three".to_string()], true));
+
+    let Lookup::Found(Some(item)) = store.conversation_item(&user("alice"), &conv, &second_id).await.unwrap() else {
+        panic!("item")
+    };
+    assert_eq!(texts(&[item]), ["two"]);
+    assert_eq!(store.conversation_item(&user("alice"), &conv, "msg_nope").await.unwrap(), Lookup::Found(None));
+    assert_eq!(store.conversation_item(&user("bob"), &conv, &second_id).await.unwrap(), Lookup::Missing);
+
+    let mut meta = Map::new();
+    meta.insert("topic".into(), "calendar".into());
+    let Lookup::Found(updated) = store.update_conversation(&user("alice"), &conv, meta.clone()).await.unwrap() else {
+        panic!("update")
+    };
+    assert_eq!(updated.metadata, meta);
+    assert_eq!(store.update_conversation(&user("bob"), &conv, Map::new()).await.unwrap(), Lookup::Missing);
+
+    assert!(matches!(
+        store.delete_conversation_item(&user("alice"), &conv, &second_id).await.unwrap(),
+        Lookup::Found(Some(_))
+    ));
+    assert_eq!(items_of(store, "alice", &conv).await, ["one", "three"]);
+    assert_eq!(store.delete_conversation(&user("bob"), &conv).await.unwrap(), Lookup::Missing);
+    assert_eq!(store.delete_conversation(&user("alice"), &conv).await.unwrap(), Lookup::Found(()));
+    assert_eq!(store.conversation(&user("alice"), &conv).await.unwrap(), Lookup::Missing);
+}
+
+/// Responses on a conversation append their input and output when they end; failed and
+/// unfinished ones do not; history and `input_items` read the conversation's items; deleting the
+/// conversation leaves the responses.
+pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
+    let conv = id::new_id(id::CONVERSATION, None);
+    let alice = user("alice");
+    store
+        .create_conversation(&alice, Conversation::new(conv.clone(), 1, Map::new()), vec![message("hello", &conv)])
+        .await
+        .expect("create");
+    let first = conversation_record("alice", "a", &conv, ResponseStatus::Completed);
+    store.put(first).await.expect("put");
+    store.put(conversation_record("alice", "lost", &conv, ResponseStatus::Failed)).await.expect("put");
+    let mut running = conversation_record("alice", "later", &conv, ResponseStatus::Queued);
+    store.put(running.clone()).await.expect("put");
+    assert_eq!(items_of(store, "alice", &conv).await, ["hello", "a", "re: a"]);
+
+    // The background response ends: its items join after what was there.
+    running.response.status = ResponseStatus::Completed;
+    let running_id = running.response.id.clone();
+    store.put(running).await.expect("put");
+    assert_eq!(items_of(store, "alice", &conv).await, ["hello", "a", "re: a", "later", "re: later"]);
+    let Lookup::Found(history) = store.history(&alice, HistorySource::Conversation(&conv)).await.unwrap() else {
+        panic!("history")
+    };
+    assert_eq!(texts(&history), ["hello", "a", "re: a", "later", "re: later"]);
+    let Lookup::Found(page) = store.input_items(&alice, &running_id, &all()).await.unwrap() else {
+        panic!("input items")
+    };
+    assert_eq!(texts(&page.data), ["hello", "a", "re: a", "later"]);
+
+    // A conversation named only by a response exists too, for its owner only.
+    let named = id::new_id(id::CONVERSATION, None);
+    store.put(conversation_record("alice", "x", &named, ResponseStatus::Completed)).await.expect("put");
+    assert!(matches!(store.conversation(&alice, &named).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(store.conversation(&user("bob"), &named).await.unwrap(), Lookup::Missing);
+    assert_eq!(items_of(store, "alice", &named).await, ["x", "re: x"]);
+
+    assert_eq!(store.delete_conversation(&alice, &conv).await.unwrap(), Lookup::Found(()));
+    assert!(matches!(store.get(&alice, &running_id).await.unwrap(), Lookup::Found(_)));
+    let Lookup::Found(empty) = store.history(&alice, HistorySource::Conversation(&conv)).await.unwrap() else {
+        panic!("history")
+    };
+    assert!(empty.is_empty());
+}
