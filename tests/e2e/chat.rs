@@ -87,6 +87,27 @@ async fn consent_loop_stops_when_consent_keeps_coming_back() {
 }
 
 #[tokio::test]
+async fn chat_keeps_history_in_a_server_conversation() {
+    let s = Server::start(&[]).await;
+    let mut erin = Pty::spawn(&chat_args(&s.base, "erin", &[]));
+    erin.line("first words").await;
+    let shown = erin.expect("You said: first words").await;
+    let line = shown.lines().find(|l| l.contains("(history is kept in conversation ")).expect("conversation line");
+    let id = line.split("conversation ").nth(1).unwrap().trim_end_matches(')').trim().to_string();
+    assert!(id.starts_with("conv_"), "{line}");
+    erin.line("second").await;
+    erin.expect("You said: second").await;
+    erin.line("/quit").await;
+    assert_eq!(erin.exit_code().await, Some(0));
+    let (status, items) =
+        s.send("GET", &format!("/conversations/{id}/items?order=asc"), None, &[("x-agent-user-id", "erin")]).await;
+    assert_eq!(status, 200, "{items}");
+    let texts: Vec<&str> =
+        items["data"].as_array().unwrap().iter().map(|i| i["content"][0]["text"].as_str().unwrap_or("")).collect();
+    assert_eq!(texts, ["first words", "You said: first words", "second", "You said: second"]);
+}
+
+#[tokio::test]
 async fn approval_on_a_terminal() {
     let proxy = MockProxy::start(demo_scenario()).await.unwrap();
     let s = demo_server(&proxy, &[("AGENTHOST_REQUIRE_APPROVAL", "echo")]).await;

@@ -3,7 +3,7 @@
 Usage: interop-openai.py BASE_URL   (e.g. http://127.0.0.1:18088)
 
 It creates responses non-streaming, streaming (through the SDK's typed event parser, which must
-accept every event), with a tool call, in background mode, and reads one back; any mismatch
+accept every event), with a tool call, in background mode, reads one back, and drives the Conversations API; any mismatch
 raises and exits non-zero.
 """
 
@@ -62,7 +62,43 @@ def main(base: str) -> None:
     except openai.BadRequestError as e:
         assert e.body["param"] == "$.previous_response_id", e.body
 
+    conversations(client)
+
     print(f"interop: openai {openai.__version__}: {len(types)} streamed events parsed; all checks passed")
+
+
+def conversations(client: OpenAI) -> None:
+    """The Conversations API through the SDK's typed methods; every answer must parse."""
+    conv = client.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "hello conversation"}], metadata={"topic": "sdk"}
+    )
+    assert conv.id.startswith("conv_") and conv.object == "conversation", conv
+    assert conv.metadata == {"topic": "sdk"}, conv.metadata
+    assert client.conversations.retrieve(conv.id).id == conv.id
+    updated = client.conversations.update(conv.id, metadata={"topic": "updated"})
+    assert updated.metadata == {"topic": "updated"}, updated
+
+    r = client.responses.create(model="hosted-agent", conversation=conv.id)
+    assert r.output_text == "You said: hello conversation", r.output_text
+    added = client.conversations.items.create(
+        conv.id, items=[{"type": "message", "role": "user", "content": "one more"}]
+    )
+    assert [i.type for i in added.data] == ["message"], added
+    page = client.conversations.items.list(conv.id, order="asc")
+    items = list(page)
+    assert [i.type for i in items] == ["message", "message", "message"], items
+    first = client.conversations.items.retrieve(items[0].id, conversation_id=conv.id)
+    assert first.id == items[0].id, first
+    after_delete = client.conversations.items.delete(items[2].id, conversation_id=conv.id)
+    assert after_delete.id == conv.id, after_delete
+    assert len(list(client.conversations.items.list(conv.id))) == 2
+    gone = client.conversations.delete(conv.id)
+    assert gone.deleted and gone.id == conv.id, gone
+    try:
+        client.conversations.retrieve(conv.id)
+        raise AssertionError("deleted conversation still retrievable")
+    except openai.NotFoundError:
+        pass
 
 
 if __name__ == "__main__":

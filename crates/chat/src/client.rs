@@ -64,10 +64,28 @@ impl Client {
         self.endpoint.as_str()
     }
 
-    /// Sends one create request and returns its events once the server answered 2xx.
-    pub(crate) async fn send(&self, body: &Value) -> Result<Events, ChatError> {
+    /// Creates a conversation when the server offers the Conversations API; `None` when it does
+    /// not (404, hosted mode) or the request fails, so the session chains responses instead.
+    pub(crate) async fn create_conversation(&self) -> Option<String> {
+        let mut url = self.endpoint.clone();
+        let path = url.path().trim_end_matches('/').trim_end_matches("/responses").to_owned();
+        url.set_path(&format!("{path}/conversations"));
+        // The user partitions the conversation; no call id is spent (nothing upstream is called).
         let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(u) = &self.user {
+            headers.insert(HeaderName::from_static(USER_HEADER), u.clone());
+        }
+        let resp = self.http.post(url).headers(headers).json(&serde_json::json!({})).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let body: Value = resp.json().await.ok()?;
+        body.get("id").and_then(Value::as_str).filter(|id| id.starts_with("conv_")).map(str::to_owned)
+    }
+
+    /// The user and call-id headers of one request.
+    fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
         if let Some(u) = &self.user {
             headers.insert(HeaderName::from_static(USER_HEADER), u.clone());
         }
@@ -77,6 +95,13 @@ impl Client {
                 headers.insert(HeaderName::from_static(CALL_ID_HEADER), v);
             }
         }
+        headers
+    }
+
+    /// Sends one create request and returns its events once the server answered 2xx.
+    pub(crate) async fn send(&self, body: &Value) -> Result<Events, ChatError> {
+        let mut headers = self.headers();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         let resp = self.http.post(self.endpoint.clone()).headers(headers).json(body).send().await.map_err(|e| {
             if e.is_request() && !e.is_connect() && !e.is_timeout() {
                 // Connected and sent, but the server went away before answering.

@@ -2,7 +2,8 @@
 //!
 //! A REPL (or, with `--prompt`, a single request) over streaming `POST /responses`: text is
 //! printed as it arrives, tool calls and results as compact `→` / `←` lines, and the history is
-//! kept with `previous_response_id` (or `--conversation`). When a response carries
+//! kept in a conversation (`--conversation`, or one created at the first prompt when the server
+//! offers the Conversations API), else chained with `previous_response_id`. When a response carries
 //! `oauth_consent_request` items the distinct, validated links are shown (and offered to a
 //! browser), the client waits for the person to press Enter, then re-sends the same prompt on the
 //! same history, stopping after `--max-consent-retries` re-sends for a source that keeps asking.

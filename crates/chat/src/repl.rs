@@ -48,6 +48,11 @@ pub(crate) struct Session<'a> {
     browser: &'a dyn Browser,
     /// Id of the last response that belongs to the history.
     previous: Option<String>,
+    /// The conversation history is kept in: `--conversation`, or one created on the server at
+    /// the first prompt when it offers the Conversations API.
+    conversation: Option<String>,
+    /// Whether creating a conversation was tried.
+    conversation_tried: bool,
     /// REPL (questions may be asked) or `--prompt` (never reads input).
     interactive: bool,
 }
@@ -62,7 +67,9 @@ impl<'a> Session<'a> {
         browser: &'a dyn Browser,
     ) -> Self {
         let interactive = args.prompt.is_none();
-        Self { args, client, input, out, err, browser, previous: None, interactive }
+        let conversation = args.conversation.clone();
+        let conversation_tried = conversation.is_some();
+        Self { args, client, input, out, err, browser, previous: None, conversation, conversation_tried, interactive }
     }
 
     /// `--prompt`: one request, no questions asked.
@@ -100,6 +107,14 @@ impl<'a> Session<'a> {
 
     /// Sends `input` and follows up until the response needs nothing more from the person.
     async fn ask(&mut self, input: Value) -> End {
+        if !self.conversation_tried {
+            self.conversation_tried = true;
+            self.conversation = self.client.create_conversation().await;
+            if let (Some(id), true) = (&self.conversation, self.interactive) {
+                let line = format!("(history is kept in conversation {})", clean(id));
+                self.say(&line);
+            }
+        }
         let mut input = input;
         // Consent re-sends reuse the base of the original attempt so the history stays clean.
         let mut base = self.previous.clone();
@@ -218,7 +233,7 @@ impl<'a> Session<'a> {
         if let Some(agent) = &self.args.agent {
             body["agent_reference"] = json!({"type": "agent_reference", "name": agent});
         }
-        match (&self.args.conversation, base) {
+        match (&self.conversation, base) {
             (Some(conversation), _) => body["conversation"] = json!(conversation),
             (None, Some(previous)) => body["previous_response_id"] = json!(previous),
             (None, None) => {}

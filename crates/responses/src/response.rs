@@ -236,6 +236,14 @@ impl Response {
         }
     }
 
+    /// Whether the turn stopped to ask the user to sign in (`incomplete` with an
+    /// `oauth_consent_request`): the client signs in and re-sends the same prompt, so such a
+    /// response does not join a conversation's history.
+    pub fn awaits_consent(&self) -> bool {
+        self.status == ResponseStatus::Incomplete
+            && self.output.iter().any(|i| matches!(i, Item::OAuthConsentRequest(_)))
+    }
+
     /// The snapshot a request starts: `queued` in background mode, else `in_progress`, with the
     /// request's echoed settings. `created` supplies what the request does not decide.
     pub fn from_request(request: &CreateRequest, created: Created) -> Self {

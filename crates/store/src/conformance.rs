@@ -97,8 +97,8 @@ pub async fn conversation_lifecycle(store: &dyn ResponseStore) {
     assert_eq!(store.conversation(&user("alice"), &conv).await.unwrap(), Lookup::Missing);
 }
 
-/// Responses on a conversation append their input and output when they end; failed and
-/// unfinished ones do not; history and `input_items` read the conversation's items; deleting the
+/// Responses on a conversation append their input and output when they end; failed, unfinished
+/// and consent-awaiting ones do not; history and `input_items` read the conversation's items; deleting the
 /// conversation leaves the responses.
 pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
     let conv = id::new_id(id::CONVERSATION, None);
@@ -110,6 +110,15 @@ pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
     let first = conversation_record("alice", "a", &conv, ResponseStatus::Completed);
     store.put(first).await.expect("put");
     store.put(conversation_record("alice", "lost", &conv, ResponseStatus::Failed)).await.expect("put");
+    let mut consent = conversation_record("alice", "sign in first", &conv, ResponseStatus::Incomplete);
+    consent.response.output = vec![Item::OAuthConsentRequest(agenthost_responses::item::OAuthConsentRequestItem {
+        id: "oacr_1".into(),
+        consent_link: "https://login.example/consent".into(),
+        server_label: "mail".into(),
+        response_id: None,
+        agent_reference: None,
+    })];
+    store.put(consent).await.expect("put");
     let mut running = conversation_record("alice", "later", &conv, ResponseStatus::Queued);
     store.put(running.clone()).await.expect("put");
     assert_eq!(items_of(store, "alice", &conv).await, ["hello", "a", "re: a"]);

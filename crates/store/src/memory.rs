@@ -301,6 +301,7 @@ impl ResponseStore for MemoryStore {
         let conversation = record.response.conversation.as_ref().map(|c| Arc::<str>::from(c.id.as_str()));
         let finished = !matches!(record.response.status, ResponseStatus::Queued | ResponseStatus::InProgress);
         let failed = record.response.status == ResponseStatus::Failed;
+        let joins_conversation = finished && !failed && !record.response.awaits_consent();
         let mut entry = Entry {
             user: user.clone(),
             json,
@@ -319,7 +320,8 @@ impl ResponseStore for MemoryStore {
         }
         if let Some(conv) = conversation {
             // A response on a conversation (created by the API or named only in requests) appends
-            // its input and output when it ends, unless it failed; a rewrite replaces them.
+            // its input and output when it ends, unless it failed or stopped for consent (the
+            // client re-sends the same prompt); a rewrite replaces them.
             let key: ConversationKey = (user, conv.clone());
             if !inner.conversations.contains_key(&key) {
                 let created = Conversation::new(conv.to_string(), record.response.created_at, Map::new());
@@ -329,7 +331,7 @@ impl ResponseStore for MemoryStore {
             let mut appended = Ok(0);
             inner.touch_conversation(&key, |c| {
                 c.remove_response(&id);
-                appended = if finished && !failed {
+                appended = if joins_conversation {
                     let items: Vec<Item> = record.input.iter().chain(&record.response.output).cloned().collect();
                     c.append(&items, Some(&id), now)
                 } else {

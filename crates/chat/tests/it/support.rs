@@ -1,5 +1,5 @@
-//! Test support: a scripted fake Responses server (axum on 127.0.0.1:0) that answers each POST
-//! with the next canned reply and records every request, a raw server that dies mid-answer, a
+//! Test support: a scripted fake Responses server (axum on 127.0.0.1:0, without the Conversations
+//! API) that answers each POST with the next canned reply and records every request, a raw server that dies mid-answer, a
 //! fake browser, and helpers that drive `run_with_io` with in-memory or gated input.
 #![allow(dead_code)]
 
@@ -76,6 +76,13 @@ impl FakeServer {
 }
 
 async fn handle(State(script): State<Arc<Script>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    // A server without the Conversations API: chat falls back to previous_response_id chains.
+    if uri.path().ends_with("/conversations") {
+        return Response::builder()
+            .status(404)
+            .body(Body::from(r#"{"error":{"message":"No such route."}}"#))
+            .expect("response");
+    }
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     script.requests.lock().expect("lock").push(Recorded { path: uri.path().to_owned(), headers, body });
     let reply = script.replies.lock().expect("lock").pop_front();
@@ -93,43 +100,53 @@ async fn handle(State(script): State<Arc<Script>>, uri: axum::http::Uri, headers
     }
 }
 
-/// A raw TCP server for one request: it reads the request, writes `reply` (raw HTTP bytes) and
-/// closes the connection, as a server that dies would.
+/// A raw TCP server for one `POST /responses`: it reads the request, writes `reply` (raw HTTP
+/// bytes) and closes the connection, as a server that dies would. A conversation create before
+/// it gets a 404 (no Conversations API).
 pub async fn dying_server(reply: String) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        let Ok((mut socket, _)) = listener.accept().await else {
-            return;
-        };
-        // Read the head and the Content-Length body so the client is done sending.
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
         loop {
-            let Ok(n) = socket.read(&mut chunk).await else {
+            let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            if n == 0 {
-                return;
-            }
-            seen.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&seen).to_string();
-            if let Some(end) = text.find("\r\n\r\n") {
-                let length = text[..end]
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0usize);
-                if seen.len() >= end + 4 + length {
-                    break;
+            // Read the head and the Content-Length body so the client is done sending.
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head = loop {
+                let Ok(n) = socket.read(&mut chunk).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
                 }
+                seen.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&seen).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0usize);
+                    if seen.len() >= end + 4 + length {
+                        break text[..end].to_string();
+                    }
+                }
+            };
+            if head.lines().next().is_some_and(|l| l.contains("/conversations")) {
+                let not_found = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = socket.write_all(not_found.as_bytes()).await;
+                let _ = socket.shutdown().await;
+                continue;
             }
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = socket.shutdown().await;
+            return;
         }
-        let _ = socket.write_all(reply.as_bytes()).await;
-        let _ = socket.shutdown().await;
     });
     format!("http://{addr}")
 }
