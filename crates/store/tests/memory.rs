@@ -160,3 +160,8 @@ async fn conformance_conversation_lifecycle() {
 async fn conformance_responses_on_a_conversation() {
     agenthost_store::conformance::responses_on_a_conversation(&store()).await;
 }
+
+#[tokio::test]
+async fn conformance_all_checks() {
+    agenthost_store::conformance::all_checks(&store()).await;
+}
