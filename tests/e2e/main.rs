@@ -16,6 +16,8 @@ mod model;
 mod platform;
 /// Create a response: non-streaming and streaming outputs, event order, tool calls.
 mod protocol;
+/// Several replicas on one PostgreSQL; an unreachable database; `serve --check`.
+mod replicas;
 /// Official client libraries (the openai npm package) against the real binary.
 mod sdk;
 /// Background mode, replay, cancel, GET/DELETE/input_items of stored responses.

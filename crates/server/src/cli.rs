@@ -57,6 +57,7 @@ Platform variables (set by Foundry; read, never required):
   IDENTITY_ENDPOINT, IDENTITY_HEADER  managed identity (Container Apps / App Service)
   AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID  workload identity
   OPENAI_API_KEY, AZURE_OPENAI_API_KEY  model API key (never logged)
+  PGPASSWORD                   database password when AGENTHOST_STORE has none (never logged)
   OPENAI_BASE_URL              model base URL when AGENTHOST_MODEL_BASE_URL is unset
   AZURE_AI_MODEL_DEPLOYMENT_NAME  model name when AGENTHOST_MODEL is unset
   DEFAULT_AD_PORT              legacy port, used when PORT is unset
@@ -124,6 +125,20 @@ pub struct ServeArgs {
     /// Seconds a stored response is kept [default: 86400].
     #[arg(long, env = "AGENTHOST_STORE_TTL", value_name = "SECONDS")]
     pub store_ttl: Option<String>,
+
+    /// Where responses and conversations live: memory (this process only) or a postgres:// URL
+    /// shared by every replica [default: memory].
+    #[arg(long, env = "AGENTHOST_STORE", value_name = "URL")]
+    pub store: Option<String>,
+
+    /// File holding the database password when the URL has none (else PGPASSWORD).
+    #[arg(long, env = "AGENTHOST_STORE_PASSWORD_FILE", value_name = "PATH")]
+    pub store_password_file: Option<String>,
+
+    /// Check that the store is usable (connect, apply the schema), print one line and exit:
+    /// 0 usable, 1 not.
+    #[arg(long)]
+    pub check: bool,
 
     /// Model backend: scripted, openai (Responses API) or openai-chat (Chat Completions)
     /// [default: openai when a base URL is set, else scripted].

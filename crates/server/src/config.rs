@@ -7,6 +7,7 @@
 
 mod model;
 mod read;
+mod store;
 mod toolbox;
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,6 +19,7 @@ use clap::ArgMatches;
 
 pub use self::model::ModelSettings;
 use self::read::{Reader, non_negative, parse_port, positive, positive_secs, positive_usize};
+pub use self::store::StoreBackend;
 pub use self::toolbox::ToolboxConfig;
 use crate::cli::ServeArgs;
 pub use crate::env::{ConfigError, Env, ProcessEnv};
@@ -50,10 +52,12 @@ pub mod vars {
     pub const OPENAI_API_KEY: &str = "OPENAI_API_KEY";
     /// Azure OpenAI API key, sent as `api-key`.
     pub const AZURE_OPENAI_API_KEY: &str = "AZURE_OPENAI_API_KEY";
+    /// Database password when the store URL has none.
+    pub const PGPASSWORD: &str = "PGPASSWORD";
 
     /// Every name above (the drift test checks `--help` and the README against it).
     #[cfg(test)]
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         DEFAULT_AD_PORT,
         FOUNDRY_HOSTING_ENVIRONMENT,
         FOUNDRY_AGENT_NAME,
@@ -67,6 +71,7 @@ pub mod vars {
         AZURE_AI_MODEL_DEPLOYMENT_NAME,
         OPENAI_API_KEY,
         AZURE_OPENAI_API_KEY,
+        PGPASSWORD,
     ];
 }
 
@@ -118,8 +123,12 @@ pub struct Config {
     pub response_timeout: Duration,
     /// Most model calls per response.
     pub max_tool_iterations: usize,
-    /// In-memory store limits.
+    /// In-memory store limits (the TTL and count cap apply to every backend).
     pub store: MemoryStoreConfig,
+    /// Which store backend.
+    pub store_backend: StoreBackend,
+    /// `--check`: check the store and exit.
+    pub check: bool,
     /// Default model name to echo.
     pub model: Option<String>,
     /// The model backend.
@@ -157,6 +166,7 @@ impl Config {
         })?;
         let backend = ModelSettings::read(&r, args, env)?;
         let platform = Platform::read(env);
+        let limits = store_limits(&r, args)?;
         Ok(Config {
             listen: SocketAddr::new(host, api_port(&r, args, env)?),
             metrics_listen: SocketAddr::new(host, r.parse(&args.metrics_port, "metrics_port", 9464, parse_port)?),
@@ -182,7 +192,9 @@ impl Config {
                 positive_secs,
             )?,
             max_tool_iterations: r.parse(&args.max_tool_iterations, "max_tool_iterations", 10, positive_usize)?,
-            store: store_limits(&r, args)?,
+            store_backend: StoreBackend::read(&r, args, env, &limits)?,
+            store: limits,
+            check: args.check,
             model: backend.name.clone(),
             backend,
             scripted_pace: Duration::from_millis(r.parse(&args.scripted_pace_ms, "scripted_pace_ms", 0, |v| {

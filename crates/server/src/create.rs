@@ -43,6 +43,10 @@ pub async fn create(
         admit(&app, &platform)?;
         let bytes = read_body(body, &headers, app.config.max_body_bytes).await?;
         let request = CreateRequest::parse(&bytes)?;
+        let uses_store = request.store || request.conversation.is_some() || request.previous_response_id.is_some();
+        if uses_store && !app.store_health.is_ready() {
+            return Err(ApiError::Store(agenthost_store::StoreError::Unavailable("not connected".into())));
+        }
         let prepared = prepare(&app, &platform, request).await?;
         session = Some(prepared.session_id.clone());
         let run = start(&app, &platform, &spans.log, prepared).await?;
@@ -327,12 +331,14 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
             StopReason::ClientGone | StopReason::Cancelled | StopReason::None => writer.cancel(&mut sink),
         }
     }
-    let response = writer.into_response();
+    let mut response = writer.into_response();
     let client_gone = run.stop_reason() == StopReason::ClientGone && !run.background;
     if store && !client_gone {
         let record = Record { user: run.user.clone(), response: response.clone(), input };
         if let Err(e) = app.store.put(record).await {
             tracing::error!(response_id = %run.id, code = e.code(), "could not store response: {e}");
+            // What was not stored is not acknowledged: the response ends failed instead.
+            fail_unstored(&mut response, &mut sink, e.code());
         }
     }
     telemetry::finish_invoke_agent(&span, &response);
@@ -342,4 +348,20 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
     drop(claim);
     run.publish_final(sink.terminal.take(), response);
     app.runs.finish(&run);
+}
+
+/// Turns a finished response whose record could not be stored into a `failed` one, replacing
+/// the held-back terminal event.
+fn fail_unstored(response: &mut Response, sink: &mut RunSink, code: &str) {
+    response.status = agenthost_responses::ResponseStatus::Failed;
+    response.completed_at = None;
+    response.incomplete_details = None;
+    response.error = Some(ResponseError::new(code, "The response could not be stored; it is not kept."));
+    if sink.terminal.is_some() {
+        let event = agenthost_responses::StreamEvent {
+            sequence_number: sink.terminal_seq.unwrap_or_default(),
+            kind: agenthost_responses::event::EventKind::Failed { response: response.clone() },
+        };
+        sink.terminal = event.to_sse_frame().ok().map(bytes::Bytes::from);
+    }
 }

@@ -134,11 +134,18 @@ pub enum ApiError {
     #[error("{}", .0.message)]
     Marker(MarkerError),
     /// The response store failed; details go to the log only.
-    #[error("An internal server error occurred.")]
+    #[error("{}", store_message(.0))]
     Store(#[from] StoreError),
     /// Anything else on our side; the text says what, for the log only.
     #[error("An internal server error occurred.")]
     Internal(&'static str),
+}
+
+fn store_message(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Unavailable(_) => "The response store is unavailable; retry later.",
+        StoreError::Corrupt(_) => "An internal server error occurred.",
+    }
 }
 
 /// The table: status, envelope `type`, stable `code`, and who caused it.
@@ -179,6 +186,9 @@ impl ApiError {
             ApiError::MissingUserId => Class(BAD, INVALID, "missing_user_id", Platform),
             ApiError::Request(e) => Class(BAD, INVALID, e.code, User),
             ApiError::Marker(e) => Class(BAD, INVALID, e.code, User),
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                Class(StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable", Platform)
+            }
             ApiError::Store(_) | ApiError::Internal(_) => {
                 Class(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "server_error", Platform)
             }

@@ -92,6 +92,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if app.config.check {
+        let usable = runtime.block_on(serve::check_store(&app));
+        return if usable { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
     let result = runtime.block_on(serve::run(app));
     drop(runtime);
     // Flushes queued spans; blocking, so outside the runtime.

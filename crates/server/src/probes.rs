@@ -14,13 +14,21 @@ use crate::state::AppState;
 /// toolbox unhealthy. The body lists each toolbox's state from cached state only.
 pub async fn readiness(State(app): State<AppState>) -> impl IntoResponse {
     let (mut status, mut ready) = app.health.status();
+    if ready && !app.store_health.is_ready() {
+        (status, ready) = ("unready", false);
+    }
     let toolboxes = app.toolboxes.readiness();
     if ready && !toolboxes.ready {
         let pending = toolboxes.toolboxes.iter().any(|t| t.state == ToolboxState::Pending);
         (status, ready) = (if pending { "starting" } else { "unready" }, false);
     }
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(json!({ "status": status, "toolboxes": toolboxes.toolboxes })))
+    let mut body = json!({ "status": status, "toolboxes": toolboxes.toolboxes });
+    // The memory store is always usable; a database store's state is reported.
+    if app.durable.is_some() {
+        body["store"] = app.store_health.report();
+    }
+    (code, Json(body))
 }
 
 /// `GET /liveness`.

@@ -173,12 +173,14 @@ pub struct RunSink {
     run: Arc<Run>,
     /// The held-back terminal frame.
     pub terminal: Option<Bytes>,
+    /// The terminal event's sequence number, to replace it when persisting fails.
+    pub terminal_seq: Option<u64>,
 }
 
 impl RunSink {
     /// A sink for `run`.
     pub fn new(run: Arc<Run>) -> Self {
-        RunSink { run, terminal: None }
+        RunSink { run, terminal: None, terminal_seq: None }
     }
 }
 
@@ -197,6 +199,7 @@ impl EventSink for RunSink {
         };
         if event.is_terminal() {
             self.terminal = frame;
+            self.terminal_seq = Some(event.sequence_number);
             return;
         }
         let keep_snapshot = self.run.background && !event.is_delta();

@@ -11,7 +11,8 @@ use std::time::Duration;
 use agenthost_agent::{Model, ScriptedModel, Telemetry};
 use agenthost_identity::TokenProvider;
 use agenthost_model::{ModelConfig, Provider};
-use agenthost_store::MemoryStore;
+use agenthost_store::{MemoryStore, ResponseStore};
+use agenthost_store_postgres::PostgresStore;
 use agenthost_toolbox::{ToolboxSettings, Toolboxes};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -19,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app;
-use crate::config::Config;
-use crate::health::Health;
+use crate::config::{Config, StoreBackend};
+use crate::health::{Health, StoreHealth};
 use crate::metrics::Metrics;
 use crate::run::{Runs, StopReason};
 use crate::state::{App, AppState};
@@ -38,8 +39,19 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
     let model = build_model(&config)?;
     let toolboxes = build_toolboxes(&config, toolbox_token, telemetry.clone())?;
     metrics.register_toolboxes(toolboxes.readiness().toolboxes.iter().map(|t| t.name.as_str()));
+    let (store, durable, store_health): (Arc<dyn ResponseStore>, _, _) = match &config.store_backend {
+        StoreBackend::Memory => {
+            (Arc::new(MemoryStore::new(config.store)), None, StoreHealth::new("memory", "memory".into(), true))
+        }
+        StoreBackend::Postgres(options) => {
+            let pg = Arc::new(PostgresStore::new(options).map_err(StartupError::Store)?);
+            (pg.clone(), Some(pg), StoreHealth::new("postgres", config.store_backend.describe(), false))
+        }
+    };
     Ok(Arc::new(App {
-        store: Arc::new(MemoryStore::new(config.store)),
+        store,
+        durable,
+        store_health,
         model,
         toolboxes,
         runs: Runs::default(),
@@ -79,6 +91,9 @@ pub enum StartupError {
         /// Why.
         source: agenthost_toolbox::ParseSettingError,
     },
+    /// The store cannot be set up.
+    #[error("store (AGENTHOST_STORE): {0}")]
+    Store(agenthost_store::StoreError),
     /// The toolbox settings are inconsistent.
     #[error("toolboxes: {0}")]
     Toolboxes(#[from] agenthost_toolbox::ToolboxConfigError),
@@ -192,10 +207,21 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
     let sweeper = tokio::spawn({
         let app = app.clone();
         async move {
+            if let Some(db) = &app.durable {
+                connect_store(&app, db).await;
+            }
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             loop {
                 tick.tick().await;
                 app.runs.sweep();
+                if let Some(db) = &app.durable {
+                    // Also the store's liveness check: readiness follows the database.
+                    let outcome = db.sweep().await;
+                    if let Err(e) = &outcome {
+                        tracing::warn!(store = %app.store_health.target, code = e.code(), "store sweep failed: {e}");
+                    }
+                    app.store_health.record(outcome.map_err(|e| e.to_string()));
+                }
             }
         }
     });
@@ -215,6 +241,45 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
     .await;
     tracing::info!("agenthost stopped");
     Ok(())
+}
+
+/// Applies the schema, retrying with capped exponential backoff until the database answers;
+/// readiness stays 503 (with the store's state) until then.
+async fn connect_store(app: &App, db: &PostgresStore) {
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match db.migrate().await {
+            Ok(()) => {
+                tracing::info!(store = %app.store_health.target, "store ready");
+                app.store_health.record(Ok(()));
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(store = %app.store_health.target, code = e.code(), retry_in = ?wait, "store unavailable: {e}");
+                app.store_health.record(Err(e.to_string()));
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// `serve --check`: one line saying whether the store is usable; true when it is.
+pub async fn check_store(app: &App) -> bool {
+    let outcome = match &app.durable {
+        Some(db) => db.migrate().await.map(|()| format!("schema {}", agenthost_store_postgres::SCHEMA_VERSION)),
+        None => Ok("in memory, this process only".to_string()),
+    };
+    match outcome {
+        Ok(detail) => {
+            println!("store {}: usable ({detail})", app.store_health.target);
+            true
+        }
+        Err(e) => {
+            println!("store {}: not usable: {e}", app.store_health.target);
+            false
+        }
+    }
 }
 
 async fn drain(app: &App) {

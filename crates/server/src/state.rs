@@ -8,7 +8,7 @@ use agenthost_toolbox::Toolboxes;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::health::Health;
+use crate::health::{Health, StoreHealth};
 use crate::metrics::Metrics;
 use crate::run::Runs;
 
@@ -26,6 +26,10 @@ pub struct App {
     pub runs: Runs,
     /// Probe state.
     pub health: Health,
+    /// Whether the store is usable.
+    pub store_health: StoreHealth,
+    /// The database store, for its startup connection and periodic sweep (`None`: memory).
+    pub durable: Option<Arc<agenthost_store_postgres::PostgresStore>>,
     /// Metrics.
     pub metrics: Metrics,
     /// What the library crates report to (metrics, trace context), passed in every request's

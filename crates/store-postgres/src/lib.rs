@@ -61,6 +61,11 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Whether `url` is a URL PostgreSQL's client accepts (the error never repeats the password).
+pub fn validate_url(url: &str) -> Result<(), String> {
+    url.parse::<tokio_postgres::Config>().map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,

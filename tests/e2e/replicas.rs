@@ -1,0 +1,123 @@
+//! Several `agenthost` processes on one PostgreSQL (`AGENTHOST_TEST_POSTGRES_URL`; `.ci/run`
+//! starts one with tests/scripts/pg-throwaway.sh). Without it a local run says it skipped; in CI
+//! it fails.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agenthost_e2e::{Server, binary};
+use serde_json::json;
+
+fn database() -> Option<String> {
+    let url = std::env::var("AGENTHOST_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        let why = "AGENTHOST_TEST_POSTGRES_URL not set (eval \"$(tests/scripts/pg-throwaway.sh env)\")";
+        assert!(std::env::var("CI").is_err(), "CI: {why}");
+        eprintln!("skipped: {why}");
+    }
+    url
+}
+
+const USER: &[(&str, &str)] = &[("x-agent-user-id", "replica-e2e")];
+
+#[tokio::test]
+async fn two_replicas_share_responses_and_conversations() {
+    let Some(url) = database() else { return };
+    let env = [("AGENTHOST_STORE", url.as_str())];
+    let (a, b) = tokio::join!(Server::start(&env), Server::start(&env));
+
+    let (status, _, first) = a.post(&json!({"input": "remember me"}), USER).await;
+    assert_eq!((status, &first["status"]), (200, &json!("completed")), "{first}");
+    let id = first["id"].as_str().unwrap();
+    // Created on A: readable on B, identical; another user sees nothing.
+    let (status, on_b) = b.send("GET", &format!("/responses/{id}"), None, USER).await;
+    assert_eq!((status, &on_b), (200, &first));
+    let (status, _) = b.send("GET", &format!("/responses/{id}"), None, &[("x-agent-user-id", "other")]).await;
+    assert_eq!(status, 404);
+    // Continued on B with A's history.
+    let (status, _, second) = b.post(&json!({"input": "and this", "previous_response_id": id}), USER).await;
+    assert_eq!(status, 200, "{second}");
+    // remember me(2) + You said: remember me(4) + and this(2)
+    assert_eq!(second["usage"]["input_tokens"], 8);
+    let (_, items) = a
+        .send("GET", &format!("/responses/{}/input_items?order=asc", second["id"].as_str().unwrap()), None, USER)
+        .await;
+    assert_eq!(items["data"].as_array().unwrap().len(), 3);
+    // Deleted on B: gone on A.
+    let (status, _) = b.send("DELETE", &format!("/responses/{id}"), None, USER).await;
+    assert_eq!(status, 200);
+    let (status, err) = a.send("GET", &format!("/responses/{id}"), None, USER).await;
+    assert_eq!((status, &err["error"]["code"]), (400, &json!("response_deleted")));
+
+    // A conversation created on A, answered on B, listed on A.
+    let body = json!({"items":[{"role":"user","content":"hello replicas"}]});
+    let (_, conv) = a.send("POST", "/conversations", Some(&body), USER).await;
+    let conv = conv["id"].as_str().unwrap().to_string();
+    let (status, _, answer) = b.post(&json!({"conversation": conv}), USER).await;
+    assert_eq!((status, &answer["output"][0]["content"][0]["text"]), (200, &json!("You said: hello replicas")));
+    let (_, listed) = a.send("GET", &format!("/conversations/{conv}/items?order=asc"), None, USER).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
+
+    // A background response started on A can be read from B.
+    let (status, _, bg) = a.post(&json!({"input": "in the background", "background": true}), USER).await;
+    assert_eq!(status, 200);
+    let bg_id = bg["id"].as_str().unwrap();
+    let (status, seen) = b.send("GET", &format!("/responses/{bg_id}"), None, USER).await;
+    assert_eq!((status, &seen["id"]), (200, &json!(bg_id)));
+
+    // The readiness body names the store without its password.
+    let (status, ready) = a.send("GET", "/readiness", None, &[]).await;
+    assert_eq!((status, &ready["store"]["kind"], &ready["store"]["state"]), (200, &json!("postgres"), &json!("ready")));
+    assert!(!ready["store"]["target"].as_str().unwrap().contains("agenthost-test"), "{ready}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_keeps_readiness_503_and_only_stored_requests_fail() {
+    let url = "postgres://agenthost:very-secret@127.0.0.1:1/agenthost";
+    let s = Server::spawn(&[("AGENTHOST_STORE", url)], &[]);
+    s.wait_live().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ready = loop {
+        let (status, ready) = s.send("GET", "/readiness", None, &[]).await;
+        assert_eq!(status, 503, "{ready}");
+        if !ready["store"]["last_error"].is_null() {
+            break ready;
+        }
+        assert!(Instant::now() < deadline, "no store error reported: {ready}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((&ready["status"], &ready["store"]["state"]), (&json!("unready"), &json!("unavailable")));
+    assert_eq!(ready["store"]["target"], "postgres://agenthost:***@127.0.0.1:1/agenthost");
+
+    let (status, _, body) = s.post(&json!({"input": "kept"}), &[]).await;
+    assert_eq!((status, &body["error"]["code"]), (503, &json!("store_unavailable")), "{body}");
+    let (status, _, body) = s.post(&json!({"input": "not kept", "store": false}), &[]).await;
+    assert_eq!((status, &body["status"]), (200, &json!("completed")), "{body}");
+    let log = s.log();
+    assert!(log.contains("store unavailable") && log.contains("127.0.0.1:1"), "{log}");
+    assert!(!log.contains("very-secret"), "password logged: {log}");
+}
+
+fn check(url: &str) -> (Option<i32>, String) {
+    let out = Command::new(binary("agenthost"))
+        .args(["serve", "--check"])
+        .env_clear()
+        .env("AGENTHOST_STORE", url)
+        .output()
+        .expect("agenthost serve --check");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn check_says_in_one_line_whether_the_store_is_usable() {
+    let (code, line) = check("postgres://agenthost:very-secret@127.0.0.1:1/agenthost");
+    assert_eq!(code, Some(1), "{line}");
+    assert!(line.starts_with("store postgres://agenthost:***@127.0.0.1:1/agenthost: not usable:"), "{line}");
+    assert!(!line.contains("very-secret") && line.lines().count() == 1, "{line}");
+    let (code, line) = check("memory");
+    assert_eq!((code, line.trim()), (Some(0), "store memory: usable (in memory, this process only)"));
+    let Some(url) = database() else { return };
+    let (code, line) = check(&url);
+    assert_eq!(code, Some(0), "{line}");
+    assert!(line.contains(": usable (schema 1)") && !line.contains("agenthost-test"), "{line}");
+}
