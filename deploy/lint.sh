@@ -745,6 +745,12 @@ reject "template rejects required toolbox missing from names" "not in toolboxes.
   helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/required-not-in-names.yaml"
 reject "template rejects autoscaling min > max" "must not exceed" \
   helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/hpa-min-gt-max.yaml"
+printf 'replicaCount: 2\n' >"$TPL/replicas-on-memory.yaml"
+printf 'autoscaling:\n  enabled: true\n' >"$TPL/hpa-on-memory.yaml"
+reject "template rejects replicaCount > 1 with the in-memory store" "needs store.existingSecret" \
+  helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/replicas-on-memory.yaml"
+reject "template rejects autoscaling with the in-memory store" "needs store.existingSecret" \
+  helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/hpa-on-memory.yaml"
 
 # --- 5. kustomize ------------------------------------------------------------------------
 BASE_FILES=()

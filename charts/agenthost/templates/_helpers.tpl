@@ -133,6 +133,12 @@ name the chart sets; it never sets an AGENT_* name.
 {{- with $v.model.name -}}
 {{- $env = append $env (dict "name" "AGENTHOST_MODEL" "value" .) -}}
 {{- end -}}
+{{- with $v.store.existingSecret -}}
+{{- $env = append $env (dict "name" "AGENTHOST_STORE" "valueFrom" (dict "secretKeyRef" (dict "name" . "key" $v.store.key))) -}}
+{{- with $v.store.passwordKey -}}
+{{- $env = append $env (dict "name" "PGPASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" $v.store.existingSecret "key" .))) -}}
+{{- end -}}
+{{- end -}}
 {{- with $v.model.apiKey.existingSecret -}}
 {{- $ref := dict "name" . "key" $v.model.apiKey.key -}}
 {{- $env = append $env (dict "name" $v.model.apiKey.envName "valueFrom" (dict "secretKeyRef" $ref)) -}}
@@ -168,6 +174,9 @@ with a clear message instead of producing a broken Deployment.
 {{- end -}}
 {{- if and $v.autoscaling.enabled (kindIs "invalid" $v.autoscaling.targetCPUUtilizationPercentage) (kindIs "invalid" $v.autoscaling.targetMemoryUtilizationPercentage) -}}
 {{- fail "autoscaling needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" -}}
+{{- end -}}
+{{- if and (not $v.store.existingSecret) (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
+{{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs store.existingSecret, a Secret with a postgres:// URL: the default in-memory store is per pod, so other pods would answer previous_response_id, conversations and background reads with 404" -}}
 {{- end -}}
 {{- if and $v.workloadIdentity.enabled (not $v.workloadIdentity.clientId) -}}
 {{- fail "workloadIdentity.enabled requires workloadIdentity.clientId" -}}
