@@ -119,5 +119,39 @@ async fn check_says_in_one_line_whether_the_store_is_usable() {
     let Some(url) = database() else { return };
     let (code, line) = check(&url);
     assert_eq!(code, Some(0), "{line}");
-    assert!(line.contains(": usable (schema 1)") && !line.contains("agenthost-test"), "{line}");
+    assert!(line.contains(": usable (schema 2)") && !line.contains("agenthost-test"), "{line}");
+}
+
+#[tokio::test]
+async fn a_killed_replicas_runs_end_run_lost_and_live_runs_keep_their_lease() {
+    let Some(url) = database() else { return };
+    let env =
+        [("AGENTHOST_STORE", url.as_str()), ("AGENTHOST_STORE_LEASE", "1"), ("AGENTHOST_SCRIPTED_PACE_MS", "300")];
+    let (mut a, b) = tokio::join!(Server::start(&env), Server::start(&env));
+    let slow = json!({"input": "one two three four five six seven eight", "background": true});
+    let (status, _, on_a) = a.post(&slow, USER).await;
+    assert_eq!(status, 200);
+    let lost = on_a["id"].as_str().unwrap().to_string();
+    let (_, _, on_b) = b.post(&slow, USER).await;
+    let alive = on_b["id"].as_str().unwrap().to_string();
+    a.kill();
+
+    // B ends A's response once its lease lapses; B's own run, longer than a lease, is renewed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut lost_seen, mut alive_seen) = (json!(null), json!(null));
+    while Instant::now() < deadline {
+        lost_seen = b.send("GET", &format!("/responses/{lost}"), None, USER).await.1;
+        alive_seen = b.send("GET", &format!("/responses/{alive}"), None, USER).await.1;
+        if lost_seen["status"] == "failed" && alive_seen["status"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (&lost_seen["status"], &lost_seen["error"]["code"]),
+        (&json!("failed"), &json!("run_lost")),
+        "{lost_seen}"
+    );
+    assert_eq!(alive_seen["status"], "completed", "{alive_seen}");
+    assert!(b.log().contains("run_lost"), "{}", b.log());
 }

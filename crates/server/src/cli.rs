@@ -131,6 +131,12 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_STORE", value_name = "URL")]
     pub store: Option<String>,
 
+    /// Seconds an unfinished background response's lease lasts (database stores): its replica
+    /// renews it; when that replica dies, another ends the response `failed` with `run_lost`
+    /// once it lapses [default: 30].
+    #[arg(long, env = "AGENTHOST_STORE_LEASE", value_name = "SECONDS")]
+    pub store_lease: Option<String>,
+
     /// File holding the database password when the URL has none (else PGPASSWORD).
     #[arg(long, env = "AGENTHOST_STORE_PASSWORD_FILE", value_name = "PATH")]
     pub store_password_file: Option<String>,

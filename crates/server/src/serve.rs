@@ -226,12 +226,19 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         }
     });
 
+    let leases = app.durable.clone().map(|db| {
+        let app = app.clone();
+        tokio::spawn(async move { keep_leases(&app, &db).await })
+    });
     app.toolboxes.start();
     app.health.set_ready();
     shutdown_signal().await;
     tracing::info!(drain_timeout = ?app.config.drain_timeout, "shutdown requested; draining");
     drain(&app).await;
     sweeper.abort();
+    if let Some(leases) = leases {
+        leases.abort();
+    }
     app.toolboxes.shutdown().await;
     stop_listening.cancel();
     let _ = tokio::time::timeout(FINAL_GRACE, async {
@@ -261,6 +268,28 @@ async fn connect_store(app: &App, db: &PostgresStore) {
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Renews the leases of this replica's unfinished background runs and ends the runs of dead
+/// replicas (`run_lost`), three times per lease period.
+async fn keep_leases(app: &App, db: &PostgresStore) {
+    let lease = match &app.config.store_backend {
+        StoreBackend::Postgres(options) => options.lease,
+        StoreBackend::Memory => return,
+    };
+    let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
+    loop {
+        tick.tick().await;
+        let mine: Vec<String> = app.runs.in_flight().iter().filter(|r| r.background).map(|r| r.id.clone()).collect();
+        if let Err(e) = db.renew_leases(&mine).await {
+            tracing::warn!(code = e.code(), runs = mine.len(), "could not renew run leases: {e}");
+        }
+        match db.reap_lost_runs().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "ended responses of a replica that stopped (run_lost)"),
+            Err(e) => tracing::warn!(code = e.code(), "could not check for lost runs: {e}"),
+        }
     }
 }
 

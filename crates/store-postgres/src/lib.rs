@@ -41,6 +41,8 @@ pub struct PostgresOptions {
     pub ttl: Duration,
     /// Most responses kept; the oldest go first (enforced by [`PostgresStore::sweep`]).
     pub max_responses: usize,
+    /// How long an unfinished response's lease lasts without renewal.
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -71,6 +73,7 @@ pub struct PostgresStore {
     pool: Pool,
     ttl_secs: f64,
     max_responses: i64,
+    lease_secs: f64,
     stats: Arc<Stats>,
 }
 
@@ -119,6 +122,7 @@ impl PostgresStore {
             pool,
             ttl_secs: options.ttl.as_secs_f64(),
             max_responses: i64::try_from(options.max_responses).unwrap_or(i64::MAX),
+            lease_secs: options.lease.as_secs_f64(),
             stats: Arc::default(),
         })
     }
@@ -174,6 +178,42 @@ impl PostgresStore {
         self.stats.responses.store(usize::try_from(count).unwrap_or(0), Ordering::Relaxed);
         self.stats.bytes.store(usize::try_from(bytes).unwrap_or(0), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Renews the leases of the unfinished responses this replica runs.
+    pub async fn renew_leases(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE agenthost_responses SET lease_until = now() + make_interval(secs => $2) \
+                 WHERE id = ANY($1) AND lease_until IS NOT NULL",
+                &[&ids, &self.lease_secs],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Ends every unfinished response whose lease lapsed (its replica died) `failed` with
+    /// `run_lost`; returns how many.
+    pub async fn reap_lost_runs(&self) -> Result<u64, StoreError> {
+        let error = serde_json::json!({
+            "code": "run_lost",
+            "message": "The server running this response stopped before it finished; send the request again.",
+        });
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE agenthost_responses SET failed = true, lease_until = NULL, written_at = now(), \
+                   response = jsonb_set(jsonb_set(response, '{status}', '\"failed\"'), '{error}', $1) \
+                 WHERE lease_until < now() AND NOT deleted",
+                &[&Json(error)],
+            )
+            .await
+            .map_err(unavailable)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -362,10 +402,11 @@ impl ResponseStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(unavailable)?;
         tx.execute(
-            "INSERT INTO agenthost_responses (id, user_key, conversation, previous, failed, response, input, deleted, written_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, false, now()) \
+            "INSERT INTO agenthost_responses (id, user_key, conversation, previous, failed, response, input, deleted, written_at, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, false, now(), \
+               CASE WHEN $8 THEN NULL ELSE now() + make_interval(secs => $9) END) \
              ON CONFLICT (id) DO UPDATE SET user_key = $2, conversation = $3, previous = $4, failed = $5, \
-               response = $6, input = $7, deleted = false, written_at = now()",
+               response = $6, input = $7, deleted = false, written_at = now(), lease_until = EXCLUDED.lease_until",
             &[
                 &response.id,
                 &user,
@@ -374,6 +415,8 @@ impl ResponseStore for PostgresStore {
                 &failed,
                 &Json(response_json),
                 &Json(input_json),
+                &finished,
+                &self.lease_secs,
             ],
         )
         .await

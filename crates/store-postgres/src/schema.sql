@@ -46,5 +46,11 @@ CREATE TABLE IF NOT EXISTS agenthost_conversation_items (
 CREATE INDEX IF NOT EXISTS agenthost_conversation_items_response
     ON agenthost_conversation_items (user_key, conversation, response_id);
 
+-- Version 2: run leases. An unfinished response holds a lease its replica renews; once it
+-- lapses (the replica died) any replica ends the response `failed` with `run_lost`.
+ALTER TABLE agenthost_responses ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+CREATE INDEX IF NOT EXISTS agenthost_responses_lease ON agenthost_responses (lease_until)
+    WHERE lease_until IS NOT NULL;
+
 CREATE TABLE IF NOT EXISTS agenthost_schema (version integer PRIMARY KEY);
-INSERT INTO agenthost_schema (version) VALUES (1) ON CONFLICT DO NOTHING;
+INSERT INTO agenthost_schema (version) VALUES (1), (2) ON CONFLICT DO NOTHING;

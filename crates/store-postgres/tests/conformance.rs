@@ -25,6 +25,7 @@ fn options(url: &str) -> PostgresOptions {
         max_connections: 4,
         ttl: Duration::from_secs(3600),
         max_responses: 1_000_000,
+        lease: Duration::from_secs(30),
     }
 }
 

@@ -3,7 +3,9 @@
 use agenthost_store::MemoryStoreConfig;
 use agenthost_store_postgres::PostgresOptions;
 
-use super::read::Reader;
+use std::time::Duration;
+
+use super::read::{Reader, positive_secs};
 use super::{ConfigError, Env, nonempty, vars};
 use crate::cli::ServeArgs;
 
@@ -62,6 +64,7 @@ impl StoreBackend {
             max_connections: 16,
             ttl: limits.ttl,
             max_responses: limits.max_responses,
+            lease: r.parse(&args.store_lease, "store_lease", Duration::from_secs(30), positive_secs)?,
         }))
     }
 
