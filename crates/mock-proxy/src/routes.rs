@@ -67,6 +67,7 @@ pub(crate) fn router(shared: Arc<Shared>, shutdown: &CancellationToken) -> Route
     let app = App { shared, services: Arc::new(services) };
     Router::new()
         .route("/consent", get(consent))
+        .route("/consent/done.js", get(consent_done_js))
         .route("/_mock/requests", get(list_requests).delete(clear_requests))
         .route("/_mock/state", get(get_state))
         .route("/_mock/grant", post(grant))
@@ -217,14 +218,31 @@ async fn consent(State(app): State<App>, Query(q): Query<HashMap<String, String>
     if !app.shared.redeem(state, toolbox, source, user) {
         return (StatusCode::BAD_REQUEST, "Bad consent link: unknown or mismatched state").into_response();
     }
+    // done.js tells the window that opened this one (a browser playground's sign-in popup) and
+    // closes it, so the demo's consent loop is one click; opened directly, the page just stays.
     let page = format!(
-        "<!doctype html><html><head><title>Consent granted</title></head>\
-         <body><h1>Consent granted</h1><p>{} may now use {} in toolbox {}.</p></body></html>",
+        "<!doctype html><html><head><title>Consent granted</title>\
+         <script src=\"/consent/done.js\" defer></script></head>\
+         <body><h1>Consent granted</h1><p>{} may now use {} in toolbox {}.</p>\
+         <p>You can close this window.</p></body></html>",
         html_escape(user),
         html_escape(source),
         html_escape(toolbox)
     );
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+/// The script of the consent page: post `{"type":"agenthost.consent","status":"granted"}` to the
+/// opener (nothing secret: the opener checks the message comes from the window it opened), then
+/// close. `window.close()` only works on script-opened windows, which is exactly the popup case.
+const CONSENT_DONE_JS: &str = r#"if (window.opener && !window.opener.closed) {
+  window.opener.postMessage({ type: "agenthost.consent", status: "granted" }, "*");
+  window.close();
+}
+"#;
+
+async fn consent_done_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], CONSENT_DONE_JS).into_response()
 }
 
 fn html_escape(text: &str) -> String {

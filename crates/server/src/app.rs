@@ -24,6 +24,9 @@ pub fn router(app: AppState) -> Router {
     if let Some(prefix) = &app.config.route_prefix {
         api = api.nest(prefix, responses);
     }
+    if app.config.playground {
+        api = api.merge(crate::playground::router());
+    }
     api.fallback(|| async { ApiError::RouteNotFound })
         .layer(middleware::from_fn_with_state(app.clone(), crate::platform::platform_middleware))
         .with_state(app)

@@ -239,4 +239,9 @@ pub struct ServeArgs {
     /// Tool calls that wait for the user's approval: never, always, or a comma list of tools [default: never].
     #[arg(long, env = "AGENTHOST_REQUIRE_APPROVAL", value_name = "POLICY")]
     pub require_approval: Option<String>,
+
+    /// Serve the browser playground at GET /playground: true or false; `--playground` alone is
+    /// true [default: false; on in `agenthost demo`].
+    #[arg(long, env = "AGENTHOST_PLAYGROUND", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub playground: Option<String>,
 }

@@ -149,6 +149,8 @@ pub struct Config {
     pub telemetry: crate::telemetry::Settings,
     /// The workload / managed identity variables token providers are chosen from.
     pub identity: agenthost_identity::IdentityVars,
+    /// `AGENTHOST_PLAYGROUND`: serve the browser playground at `/playground`.
+    pub playground: bool,
 }
 
 /// The trimmed value of `key`, if set and not blank.
@@ -221,6 +223,7 @@ impl Config {
             toolbox: ToolboxConfig::read(&r, args, env)?,
             telemetry: crate::telemetry::Settings::from_env(env)?,
             identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),
+            playground: r.parse(&args.playground, "playground", false, read::boolean)?,
         })
     }
 }

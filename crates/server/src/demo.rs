@@ -21,6 +21,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         toolboxes: vec!["demo".into()],
         project_endpoint: Some(proxy.base_url()),
         allow_loopback_consent_links: Some("true".into()),
+        playground: Some("true".into()),
         ..ServeArgs::default()
     };
     let config = Config::from_args(&serve_args, None, &ProcessEnv)?;
@@ -38,10 +39,13 @@ fn walkthrough(port: u16, proxy: &str) -> String {
     format!(
         r#"
 agenthost demo
+  playground    {base}/playground   (open this in a browser)
   server        {base}   (scripted model)
   toolbox proxy {proxy}   (mock; toolbox "demo": echo, send_email)
 
-send_email needs each user to sign in; echo always works.
+send_email needs each user to sign in; echo always works. In the playground, pick a
+user, send the suggested prompt, click "Sign in to send_email", and the page re-sends
+on its own when the sign-in window closes. From a terminal:
 
 1. Ask as alice for the email tool. The response ends "incomplete" with an
    oauth_consent_request item carrying a consent_link:

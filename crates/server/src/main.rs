@@ -13,6 +13,7 @@ mod error;
 mod health;
 mod metrics;
 mod platform;
+mod playground;
 mod probes;
 mod read;
 mod run;

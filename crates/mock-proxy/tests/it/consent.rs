@@ -50,6 +50,12 @@ async fn list_consent_until_link_visited_only_for_that_user() -> anyhow::Result<
     let (status, page) = get(&link).await?;
     assert_eq!(status, 200);
     assert!(page.contains("Consent granted"), "{page}");
+    // In a popup, the page tells its opener and closes itself.
+    assert!(page.contains(r#"<script src="/consent/done.js" defer></script>"#), "{page}");
+    let (status, script) = get(&format!("{}/consent/done.js", proxy.base_url())).await?;
+    assert_eq!(status, 200);
+    assert!(script.contains(r#"postMessage({ type: "agenthost.consent", status: "granted" }, "*")"#), "{script}");
+    assert!(script.contains("window.close()"), "{script}");
     // Visiting again is harmless.
     assert_eq!(get(&link).await?.0, 200);
 
