@@ -292,6 +292,7 @@
     messageElement(item) {
       const li = document.getElementById("tpl-message").content.firstElementChild.cloneNode(true);
       li.dataset.role = "assistant";
+      if (this.id) li.dataset.responseId = this.id;
       li.querySelector(".who").textContent = "assistant";
       const text = li.querySelector(".text");
       if (item.id) this.messages.set(item.id, text);
