@@ -129,7 +129,9 @@ impl Browser {
     pub async fn send(&self, text: &str) {
         let prompt = self.client.find(Locator::Css("[data-testid=prompt]")).await.expect("prompt");
         prompt.click().await.expect("focus the prompt");
-        prompt.send_keys(&format!("{text}{}", char::from(fantoccini::key::Key::Enter))).await.expect("type");
+        prompt.send_keys(text).await.expect("type");
+        // Enter on its own, after any modifier in `text` was released.
+        prompt.send_keys(&char::from(fantoccini::key::Key::Enter).to_string()).await.expect("press Enter");
     }
 
     /// Picks `user` in the user picker; a name other than alice and bob goes through "custom".

@@ -66,7 +66,7 @@ async fn alice_signs_in_through_the_popup_then_bob_is_asked_separately() {
     b.until(
         "the tool to run",
         "document.querySelector('[data-testid=tool-card][data-status=completed]') && \
-         [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some(m => m.innerText.includes('send_email returned: sent'))",
+         [...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].some(m => m.textContent.includes('send_email returned: sent'))",
     )
     .await;
     let t = b.transcript().await;
@@ -139,7 +139,7 @@ async fn consent_that_keeps_coming_back_stops_the_loop() {
     let t = b.transcript().await;
     assert_eq!(
         t.lines().map(|l| l.split(']').next().unwrap_or("")).collect::<Vec<_>>(),
-        ["[note", "[note", "[message user", "[consent", "[resend", "[consent-loop"],
+        ["[note", "[message user", "[consent", "[resend", "[consent-loop"],
         "{t}"
     );
     assert!(t.contains("Sign-in window closed."), "{t}");
@@ -196,7 +196,7 @@ async fn an_approval_and_a_denial() {
     let denied = b
         .js(
             "return [document.querySelector('[data-testid=tool-card][data-status=failed] .tool-output').textContent, \
-                     [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].pop().innerText];",
+                     [...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].pop().textContent];",
             vec![],
         )
         .await;
@@ -351,15 +351,13 @@ async fn streaming_stop_threading_and_new_conversation() {
 
     // Two prompts in a row are one conversation (previous_response_id).
     b.send("first").await;
-    b.until("the first answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some(m => m.innerText === 'You said: first')").await;
+    b.until("the first answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].some(m => m.textContent === 'You said: first') && !document.querySelector('[data-testid=send]').disabled").await;
     // Enter sends; Shift+Enter is a new line inside the prompt.
-    let shift_enter = format!(
-        "sec{}{}ond",
-        char::from(fantoccini::key::Key::Shift),
-        char::from(fantoccini::key::Key::Enter)
-    );
+    use fantoccini::key::Key;
+    // (Null releases the held Shift.)
+    let shift_enter = format!("sec{}{}{}ond", char::from(Key::Shift), char::from(Key::Enter), char::from(Key::Null));
     b.send(&shift_enter).await;
-    b.until("the second answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some(m => m.innerText.startsWith('You said: sec'))").await;
+    b.until("the second answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].some(m => m.textContent === 'You said: sec\\nond') && !document.querySelector('[data-testid=send]').disabled").await;
     let id = b
         .js("return [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].pop().dataset.responseId;", vec![])
         .await;
@@ -375,7 +373,7 @@ async fn streaming_stop_threading_and_new_conversation() {
     b.click("[data-testid=new-conversation]").await;
     b.until("an empty transcript", &format!("{} === 0", count("#transcript > li"))).await;
     b.send("fresh").await;
-    b.until("the fresh answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant]')].some(m => m.innerText === 'You said: fresh')").await;
+    b.until("the fresh answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].some(m => m.textContent === 'You said: fresh') && !document.querySelector('[data-testid=send]').disabled").await;
     let id = b.js("return document.querySelector('[data-testid=message][data-role=assistant]').dataset.responseId;", vec![]).await;
     let (_, items) = s
         .call("GET", &format!("/responses/{}/input_items?order=asc", id.as_str().unwrap()), &[("x-agent-user-id", "alice")])

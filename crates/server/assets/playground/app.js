@@ -393,7 +393,7 @@
       return turn;
     } catch (err) {
       if (controller.signal.aborted) {
-        note("Stopped.");
+        note("Stopped: the response was cancelled.", "stopped");
       } else {
         showError("network_error", String(err && err.message ? err.message : err));
       }
@@ -405,23 +405,12 @@
     }
   }
 
-  /** Stop: cancel the live run on the server (its stream then ends "cancelled"); if the server
-   *  cannot, drop the connection, which ends the run too. */
-  async function stop() {
-    const current = state.current;
-    if (!current) return;
-    if (current.id) {
-      try {
-        const resp = await fetch(`/responses/${encodeURIComponent(current.id)}/cancel`, {
-          method: "POST",
-          headers: headers(current.user),
-        });
-        if (resp.ok) return;
-      } catch {
-        // fall through to abort
-      }
-    }
-    current.controller.abort();
+  /** Stop: drop the stream. The server cancels a run whose client went away (a synchronous
+   *  response cannot be cancelled by id: it is not findable until it is stored), and a
+   *  cancelled synchronous response is not kept, so the conversation goes on from the last
+   *  finished one. */
+  function stop() {
+    if (state.current) state.current.controller.abort();
   }
 
   // ---- consent -------------------------------------------------------------------------------
@@ -678,7 +667,7 @@
   function newConversation(reason) {
     state.epoch += 1;
     cancelPending();
-    if (state.current) stop();
+    stop();
     state.previous = null;
     state.cards.clear();
     ui.transcript.replaceChildren();
