@@ -147,7 +147,11 @@ impl Browser {
             let custom = self.client.find(Locator::Css("[data-testid=custom-user]")).await.expect("custom user box");
             custom.send_keys(&format!("{user}{}", char::from(fantoccini::key::Key::Tab))).await.expect("type user");
         }
-        self.until("the new conversation", &format!("document.querySelector('#transcript').innerText.includes('New conversation as {user}.')")).await;
+        self.until(
+            "the new conversation",
+            &format!("document.querySelector('#transcript').innerText.includes('New conversation as {user}.')"),
+        )
+        .await;
     }
 
     /// Saves a screenshot of the current window as `<test>-<nn>-<name>.png`.

@@ -36,8 +36,11 @@ async fn alice_signs_in_through_the_popup_then_bob_is_asked_separately() {
     let proxy = MockProxy::start(demo_scenario()).await.unwrap();
     let s = playground_server(&proxy, "demo", &[]).await;
     b.open(&s.base).await;
-    b.until("the demo toolbox", "document.querySelector('[data-testid=toolbox][data-name=demo][data-state=ConsentRequired]')")
-        .await;
+    b.until(
+        "the demo toolbox",
+        "document.querySelector('[data-testid=toolbox][data-name=demo][data-state=ConsentRequired]')",
+    )
+    .await;
     // Everything the page loaded came from the server itself, and its script and styles ran
     // under the CSP.
     let foreign = b
@@ -55,8 +58,9 @@ async fn alice_signs_in_through_the_popup_then_bob_is_asked_separately() {
     // alice asks for the gated tool: one sign-in button, nothing run.
     b.send(SEND).await;
     b.until("the sign-in button", "document.querySelector('[data-testid=consent-button]')").await;
-    let buttons =
-        b.js("return [...document.querySelectorAll('[data-testid=consent-button]')].map(e => e.textContent);", vec![]).await;
+    let buttons = b
+        .js("return [...document.querySelectorAll('[data-testid=consent-button]')].map(e => e.textContent);", vec![])
+        .await;
     assert_eq!(buttons, json!(["Sign in to send_email"]));
     assert_eq!(calls(&proxy, "alice", "send_email"), 0);
     b.shot("consent-asked").await;
@@ -118,12 +122,15 @@ async fn consent_that_keeps_coming_back_stops_the_loop() {
     // A sign-in that never completes (a state the proxy never issued: the page says so), as
     // when the OAuth app's redirect URI is wrong. The same consent comes back after it.
     let port = free_port();
-    let broken = format!("http://127.0.0.1:{port}/consent?toolbox=demo&source=send_email&user=carol&state=never-issued");
-    let scenario = Scenario::default().toolbox(ToolboxSpec::new("demo").source(
-        SourceSpec::new("send_email", Auth::Consent)
-            .tool(ToolSpec::fixed("send_email", "sent"))
-            .with_consent_link_override(broken),
-    ));
+    let broken =
+        format!("http://127.0.0.1:{port}/consent?toolbox=demo&source=send_email&user=carol&state=never-issued");
+    let scenario = Scenario::default().toolbox(
+        ToolboxSpec::new("demo").source(
+            SourceSpec::new("send_email", Auth::Consent)
+                .tool(ToolSpec::fixed("send_email", "sent"))
+                .with_consent_link_override(broken),
+        ),
+    );
     let proxy = MockProxy::start_on(scenario, ([127, 0, 0, 1], port).into()).await.unwrap();
     let s = playground_server(&proxy, "demo", &[]).await;
     b.open(&s.base).await;
@@ -143,10 +150,7 @@ async fn consent_that_keeps_coming_back_stops_the_loop() {
         "{t}"
     );
     assert!(t.contains("Sign-in window closed."), "{t}");
-    assert!(
-        t.contains("send_email still asks for consent after 1 re-send(s); stopping instead of looping."),
-        "{t}"
-    );
+    assert!(t.contains("send_email still asks for consent after 1 re-send(s); stopping instead of looping."), "{t}");
     assert!(t.contains("the redirect URI is not registered"), "{t}");
     // Nothing is left running or waiting.
     let idle = b.js("return [document.querySelector('[data-testid=send]').disabled, document.querySelector('[data-testid=stop]').hidden];", vec![]).await;
@@ -188,11 +192,7 @@ async fn an_approval_and_a_denial() {
     b.until("the second approval", "document.querySelector('[data-testid=deny]:not([disabled])')").await;
     b.click("[data-testid=deny]:not([disabled])").await;
     b.until("the denied call", "document.querySelector('[data-testid=tool-card][data-status=failed]')").await;
-    b.until(
-        "the model's answer",
-        &format!("{} === 2", count("[data-testid=message][data-role=assistant]")),
-    )
-    .await;
+    b.until("the model's answer", &format!("{} === 2", count("[data-testid=message][data-role=assistant]"))).await;
     let denied = b
         .js(
             "return [document.querySelector('[data-testid=tool-card][data-status=failed] .tool-output').textContent, \
@@ -239,7 +239,11 @@ async fn a_failed_response_shows_its_code_and_message() {
         .await;
     assert_eq!(
         error,
-        json!(["context_length_exceeded", "context_length_exceeded", "This model's maximum context length is 8 tokens."])
+        json!([
+            "context_length_exceeded",
+            "context_length_exceeded",
+            "This model's maximum context length is 8 tokens."
+        ])
     );
     b.shot("failed").await;
     b.quit().await;
@@ -343,8 +347,14 @@ async fn streaming_stop_threading_and_new_conversation() {
     )
     .await;
     b.click("[data-testid=stop]").await;
-    b.until("the stop", "document.querySelector('#transcript').innerText.includes('Stopped: the response was cancelled.')").await;
-    let partial = b.js("return document.querySelector('[data-testid=message][data-role=assistant] .text').textContent;", vec![]).await;
+    b.until(
+        "the stop",
+        "document.querySelector('#transcript').innerText.includes('Stopped: the response was cancelled.')",
+    )
+    .await;
+    let partial = b
+        .js("return document.querySelector('[data-testid=message][data-role=assistant] .text').textContent;", vec![])
+        .await;
     let partial = partial.as_str().unwrap();
     assert!(partial.starts_with("You said:") && !partial.ends_with("twelve"), "{partial}");
     b.shot("stopped").await;
@@ -362,7 +372,11 @@ async fn streaming_stop_threading_and_new_conversation() {
         .js("return [...document.querySelectorAll('[data-testid=message][data-role=assistant]')].pop().dataset.responseId;", vec![])
         .await;
     let (status, items) = s
-        .call("GET", &format!("/responses/{}/input_items?order=asc", id.as_str().unwrap()), &[("x-agent-user-id", "alice")])
+        .call(
+            "GET",
+            &format!("/responses/{}/input_items?order=asc", id.as_str().unwrap()),
+            &[("x-agent-user-id", "alice")],
+        )
         .await;
     assert_eq!(status, 200, "{items}");
     let texts: Vec<&str> =
@@ -374,9 +388,15 @@ async fn streaming_stop_threading_and_new_conversation() {
     b.until("an empty transcript", &format!("{} === 0", count("#transcript > li"))).await;
     b.send("fresh").await;
     b.until("the fresh answer", "[...document.querySelectorAll('[data-testid=message][data-role=assistant] .text')].some(m => m.textContent === 'You said: fresh') && !document.querySelector('[data-testid=send]').disabled").await;
-    let id = b.js("return document.querySelector('[data-testid=message][data-role=assistant]').dataset.responseId;", vec![]).await;
+    let id = b
+        .js("return document.querySelector('[data-testid=message][data-role=assistant]').dataset.responseId;", vec![])
+        .await;
     let (_, items) = s
-        .call("GET", &format!("/responses/{}/input_items?order=asc", id.as_str().unwrap()), &[("x-agent-user-id", "alice")])
+        .call(
+            "GET",
+            &format!("/responses/{}/input_items?order=asc", id.as_str().unwrap()),
+            &[("x-agent-user-id", "alice")],
+        )
         .await;
     assert_eq!(items["data"].as_array().unwrap().len(), 1, "a new conversation has no history: {items}");
     b.quit().await;
