@@ -138,6 +138,14 @@ pub async fn cancel(
     if !record.response.background {
         return Err(ApiError::CancelSynchronous);
     }
+    // Unfinished, and not running here: another replica runs it. Ask it to stop (NOTIFY) and
+    // answer with the record once that replica has stored the cancelled response.
+    if matches!(record.response.status, ResponseStatus::Queued | ResponseStatus::InProgress)
+        && let Some(db) = &app.durable
+    {
+        db.notify_cancel(&id).await?;
+        return wait_until_settled(&app, &platform.user, &id).await;
+    }
     Err(ApiError::CancelFinished(match record.response.status {
         ResponseStatus::Cancelled => return Ok(Json(&record.response).into_response()),
         ResponseStatus::Completed => "a completed",
@@ -145,6 +153,24 @@ pub async fn cancel(
         ResponseStatus::Incomplete => "an incomplete",
         ResponseStatus::Queued | ResponseStatus::InProgress => "an unfinished",
     }))
+}
+
+/// The stored response `id` once it is no longer queued or in progress (within
+/// [`CANCEL_GRACE`]), for a cancel carried out by another replica.
+async fn wait_until_settled(app: &AppState, user: &UserKey, id: &str) -> Result<HttpResponse, ApiError> {
+    let deadline = tokio::time::Instant::now() + CANCEL_GRACE;
+    loop {
+        // The store is the only channel back from the other replica; its commit is the signal.
+        if let Found::Stored(r) = find(app, user, id).await?
+            && !matches!(r.response.status, ResponseStatus::Queued | ResponseStatus::InProgress)
+        {
+            return Ok(Json(&r.response).into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Internal("a cancelled run did not finish within the grace period"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `DELETE /responses/{id}`: a tombstone in the store; a running background response stays.

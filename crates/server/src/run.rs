@@ -258,6 +258,18 @@ impl Runs {
         self.map.get(id).filter(|r| &r.user == user).map(|r| r.clone())
     }
 
+    /// Stops the unfinished background run `id` for a cancel another replica received (it has
+    /// checked the owner against the store); false when this replica does not run it.
+    pub fn cancel_from_peer(&self, id: &str) -> bool {
+        match self.map.get(id) {
+            Some(run) if run.background && run.finished().is_none() => {
+                run.stop(StopReason::Cancelled);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Forgets a finished run unless it must stay replayable.
     pub fn finish(&self, run: &Run) {
         if !(run.background && run.stream) {

@@ -230,14 +230,25 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         let app = app.clone();
         tokio::spawn(async move { keep_leases(&app, &db).await })
     });
+    let cancels = app.durable.clone().map(|db| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            db.listen_for_cancels(|id| {
+                if app.runs.cancel_from_peer(&id) {
+                    tracing::info!(response_id = %id, "cancelled at another replica's request");
+                }
+            })
+            .await
+        })
+    });
     app.toolboxes.start();
     app.health.set_ready();
     shutdown_signal().await;
     tracing::info!(drain_timeout = ?app.config.drain_timeout, "shutdown requested; draining");
     drain(&app).await;
     sweeper.abort();
-    if let Some(leases) = leases {
-        leases.abort();
+    for task in [leases, cancels].into_iter().flatten() {
+        task.abort();
     }
     app.toolboxes.shutdown().await;
     stop_listening.cancel();

@@ -68,9 +68,14 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     url.parse::<tokio_postgres::Config>().map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// The `NOTIFY` channel of cancel requests; the payload is the response id.
+const CANCEL_CHANNEL: &str = "agenthost_cancel";
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
+    /// For the dedicated `LISTEN` connection.
+    config: tokio_postgres::Config,
     ttl_secs: f64,
     max_responses: i64,
     lease_secs: f64,
@@ -107,7 +112,7 @@ impl PostgresStore {
         config.connect_timeout(Duration::from_secs(5));
         config.application_name("agenthost");
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
@@ -120,6 +125,7 @@ impl PostgresStore {
             .map_err(unavailable)?;
         Ok(PostgresStore {
             pool,
+            config,
             ttl_secs: options.ttl.as_secs_f64(),
             max_responses: i64::try_from(options.max_responses).unwrap_or(i64::MAX),
             lease_secs: options.lease.as_secs_f64(),
@@ -134,6 +140,8 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let tx = client.transaction().await.map_err(unavailable)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::LOCK_KEY]).await.map_err(unavailable)?;
+        // "already exists, skipping" notices on every start are noise in the logs.
+        tx.batch_execute("SET LOCAL client_min_messages = warning").await.map_err(unavailable)?;
         tx.batch_execute(schema::SQL).await.map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         self.sweep().await
@@ -214,6 +222,55 @@ impl PostgresStore {
             )
             .await
             .map_err(unavailable)
+    }
+
+    /// Asks whichever replica runs response `id` to cancel it (`NOTIFY`, delivered to every
+    /// replica's [`Self::listen_for_cancels`] at once).
+    pub async fn notify_cancel(&self, id: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.execute("SELECT pg_notify($1, $2)", &[&CANCEL_CHANNEL, &id]).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Calls `on_cancel` with every response id another replica asks to cancel, over a dedicated
+    /// `LISTEN` connection; reconnects with backoff when it drops. Runs until the task is dropped.
+    pub async fn listen_for_cancels(&self, on_cancel: impl Fn(String) + Send) {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.listen_once(&on_cancel).await {
+                Ok(()) => wait = Duration::from_millis(250),
+                Err(e) => tracing::warn!(code = e.code(), retry_in = ?wait, "cancel listener: {e}"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    async fn listen_once(&self, on_cancel: &(impl Fn(String) + Send)) -> Result<(), StoreError> {
+        let (client, mut connection) = self.config.connect(tokio_postgres::NoTls).await.map_err(unavailable)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // The connection yields notifications as messages; it must be polled to make progress.
+        let driver = tokio::spawn(async move {
+            let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = futures::StreamExt::next(&mut messages).await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                        if tx.send(n.payload().to_string()).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            Ok(())
+        });
+        client.batch_execute(&format!("LISTEN {CANCEL_CHANNEL}")).await.map_err(unavailable)?;
+        while let Some(id) = rx.recv().await {
+            on_cancel(id);
+        }
+        drop(client);
+        driver.await.map_err(|e| unavailable(format!("listener task: {e}")))?
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
