@@ -324,6 +324,20 @@ name = "stuck"
     assert_eq!(badge, "ready");
     b.shot("panel").await;
 
+    // A toolbox that cannot list is named in the conversation; the others' tools still run.
+    proxy.grant("alice", "mail");
+    b.send(r#"call:echo {"text":"hi"}"#).await;
+    b.until("the echo", "document.querySelector('[data-testid=tool-card][data-status=completed]') && !document.querySelector('[data-testid=send]').disabled").await;
+    let notes = b
+        .js("return [...document.querySelectorAll('[data-testid=list-error]')].map(n => n.textContent);", vec![])
+        .await;
+    let notes: Vec<&str> = notes.as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(notes.iter().any(|n| n.starts_with("Tools of stuck are unavailable for this response")), "{notes:?}");
+    let output =
+        b.js("return document.querySelector('[data-testid=tool-card] .tool-output').textContent;", vec![]).await;
+    assert_eq!(output, "echo: hi");
+    b.shot("toolbox-unavailable").await;
+
     // Phone width: the same page, panels stacked, still usable.
     b.client.set_window_size(390, 844).await.expect("phone size");
     let width = b.js("return document.documentElement.scrollWidth <= window.innerWidth;", vec![]).await;
@@ -400,4 +414,59 @@ async fn streaming_stop_threading_and_new_conversation() {
         .await;
     assert_eq!(items["data"].as_array().unwrap().len(), 1, "a new conversation has no history: {items}");
     b.quit().await;
+}
+
+/// `agenthost demo` turns the playground on and prints its URL first; plain `serve` does not.
+#[tokio::test]
+async fn demo_prints_and_serves_the_playground() {
+    use std::io::{BufRead, BufReader};
+    let (port, metrics) = (free_port(), free_port());
+    let mut child = KillOnDrop(
+        std::process::Command::new(agenthost_e2e::binary("agenthost"))
+            .args(["demo", "--port", &port.to_string(), "--metrics-port", &metrics.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start agenthost demo"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let url = format!("http://127.0.0.1:{port}/playground");
+    // The walkthrough is printed once the server is built; its playground line is the signal.
+    // The rest of stdout keeps being read, so the demo never writes to a closed pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("playground") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a playground line");
+    assert_eq!(line.split_whitespace().nth(1), Some(url.as_str()), "{line}");
+    let http = agenthost_e2e::client();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        match http.get(&url).send().await {
+            Ok(r) => break r,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{url}: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("connect-src 'self'"));
+    assert!(page.text().await.unwrap().contains("data-testid=\"prompt\""));
+
+    let plain = Server::start(&[]).await;
+    assert_eq!(plain.http.get(format!("{}/playground", plain.base)).send().await.unwrap().status(), 404);
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -284,6 +284,13 @@
         case "mcp_approval_request":
           this.approvals.push(item);
           break;
+        case "mcp_list_tools":
+          // Only a failed listing is worth a line: the response went on without those tools.
+          if (item.error) {
+            const error = typeof item.error === "string" ? item.error : JSON.stringify(item.error);
+            note(`Tools of ${item.server_label || "a toolbox"} are unavailable for this response: ${error}`, "list-error");
+          }
+          break;
         default:
           break;
       }
