@@ -68,6 +68,20 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     url.parse::<tokio_postgres::Config>().map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Writes a response and indexes its item ids, in one statement (stale ids of a rewritten
+/// response stay indexed but resolve to nothing: `items` checks the record).
+const PUT_RESPONSE: &str = "WITH r AS ( \
+       INSERT INTO agenthost_responses \
+         (id, user_key, conversation, previous, failed, response, input, deleted, written_at, lease_until) \
+       VALUES ($1, $2, $3, $4, $5, $6, $7, false, now(), \
+         CASE WHEN $8 THEN NULL ELSE now() + make_interval(secs => $9) END) \
+       ON CONFLICT (id) DO UPDATE SET user_key = $2, conversation = $3, previous = $4, failed = $5, \
+         response = $6, input = $7, deleted = false, written_at = now(), lease_until = EXCLUDED.lease_until \
+       RETURNING id) \
+     INSERT INTO agenthost_items (item_id, response_id, user_key) \
+     SELECT item, (SELECT id FROM r), $2 FROM unnest($10::text[]) AS item \
+     ON CONFLICT (item_id) DO UPDATE SET response_id = EXCLUDED.response_id, user_key = EXCLUDED.user_key";
+
 /// The `NOTIFY` channel of cancel requests; the payload is the response id.
 const CANCEL_CHANNEL: &str = "agenthost_cancel";
 
@@ -456,37 +470,29 @@ impl ResponseStore for PostgresStore {
         let input_json = serde_json::to_value(&record.input).map_err(corrupt)?;
         let item_ids: Vec<&str> = record.input.iter().chain(&response.output).filter_map(Item::id).collect();
 
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+            &response.id,
+            &user,
+            &conversation,
+            &response.previous_response_id,
+            &failed,
+            &Json(&response_json),
+            &Json(&input_json),
+            &finished,
+            &self.lease_secs,
+            &item_ids,
+        ];
         let mut client = self.client().await?;
+        let Some(conv) = conversation else {
+            // One statement, one round trip: atomic on its own.
+            let statement = client.prepare_cached(PUT_RESPONSE).await.map_err(unavailable)?;
+            client.execute(&statement, &params).await.map_err(unavailable)?;
+            return Ok(());
+        };
         let tx = client.transaction().await.map_err(unavailable)?;
-        tx.execute(
-            "INSERT INTO agenthost_responses (id, user_key, conversation, previous, failed, response, input, deleted, written_at, lease_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, false, now(), \
-               CASE WHEN $8 THEN NULL ELSE now() + make_interval(secs => $9) END) \
-             ON CONFLICT (id) DO UPDATE SET user_key = $2, conversation = $3, previous = $4, failed = $5, \
-               response = $6, input = $7, deleted = false, written_at = now(), lease_until = EXCLUDED.lease_until",
-            &[
-                &response.id,
-                &user,
-                &conversation,
-                &response.previous_response_id,
-                &failed,
-                &Json(response_json),
-                &Json(input_json),
-                &finished,
-                &self.lease_secs,
-            ],
-        )
-        .await
-        .map_err(unavailable)?;
-        tx.execute("DELETE FROM agenthost_items WHERE response_id = $1", &[&response.id]).await.map_err(unavailable)?;
-        tx.execute(
-            "INSERT INTO agenthost_items (item_id, response_id, user_key) SELECT unnest($1::text[]), $2, $3 \
-             ON CONFLICT (item_id) DO UPDATE SET response_id = EXCLUDED.response_id, user_key = EXCLUDED.user_key",
-            &[&item_ids, &response.id, &user],
-        )
-        .await
-        .map_err(unavailable)?;
-        if let Some(conv) = conversation {
+        let statement = tx.prepare_cached(PUT_RESPONSE).await.map_err(unavailable)?;
+        tx.execute(&statement, &params).await.map_err(unavailable)?;
+        {
             let created = Conversation::new(conv.to_string(), response.created_at, Map::new());
             let body = serde_json::to_value(&created).map_err(corrupt)?;
             tx.execute(
