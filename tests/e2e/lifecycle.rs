@@ -104,3 +104,17 @@ async fn metrics_listener_is_separate() {
     let r = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn text_logs_to_a_file_carry_no_colour_codes() {
+    let mut s = Server::start(&[]).await;
+    let (status, _, _) = s.post(&json!({"input":"hi"}), &[]).await;
+    assert_eq!(status, 200);
+    s.sigterm();
+    assert!(s.wait_exit(Duration::from_secs(10)).await.success());
+    let log = s.log();
+    // Startup and shutdown lines, each with a level and a target that a terminal would colour.
+    assert!(log.contains(" INFO ") && log.contains("agenthost listening"), "{log}");
+    assert!(log.contains("agenthost stopped"), "{log}");
+    assert!(!log.contains('\u{1b}'), "stderr is a file, yet the log has ANSI escapes:\n{log:?}");
+}

@@ -71,7 +71,9 @@ pub fn init(settings: &Settings, json: bool) -> Tracing {
                 .with_writer(std::io::stderr),
         )
     } else {
-        Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        // Colour only for a person at a terminal: a file or a pipe gets plain text.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Box::new(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
     };
     let subscriber = Registry::default().with(logs.with_filter(log_filter()));
     let otel = (!settings.disabled).then(|| otel_layer(&provider));
