@@ -10,6 +10,8 @@ mod errors;
 mod history;
 /// Readiness, client disconnect, keep-alive, SIGTERM drain.
 mod lifecycle;
+/// Edge limits: platform header lengths, body deadline, run and stream caps.
+mod limits;
 /// A real model backend (the mock OpenAI-compatible server): streaming, tools, faults, auth.
 mod model;
 /// Platform headers, hosted mode (501), route prefix, response id override.

@@ -244,4 +244,16 @@ pub struct ServeArgs {
     /// true [default: false; on in `agenthost demo`].
     #[arg(long, env = "AGENTHOST_PLAYGROUND", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub playground: Option<String>,
+
+    /// Seconds the whole request body may take to arrive; a stalled body gets 408 [default: 30].
+    #[arg(long, env = "AGENTHOST_BODY_TIMEOUT", value_name = "SECONDS")]
+    pub body_timeout: Option<String>,
+
+    /// Most responses being produced at once; beyond it 429 with Retry-After [default: 1024].
+    #[arg(long, env = "AGENTHOST_MAX_CONCURRENT_RUNS", value_name = "N")]
+    pub max_concurrent_runs: Option<String>,
+
+    /// Most SSE streams open at once; beyond it 429 with Retry-After [default: 1024].
+    #[arg(long, env = "AGENTHOST_MAX_OPEN_STREAMS", value_name = "N")]
+    pub max_open_streams: Option<String>,
 }

@@ -5,6 +5,7 @@
 //! variables read without a flag in [`vars`]. A test checks `--help` and the README's table
 //! against both.
 
+mod limits;
 mod model;
 mod read;
 mod store;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use agenthost_store::MemoryStoreConfig;
 use clap::ArgMatches;
 
+pub use self::limits::Limits;
 pub use self::model::ModelSettings;
 use self::read::{Reader, non_negative, parse_port, positive, positive_secs, positive_usize};
 pub use self::store::StoreBackend;
@@ -151,6 +153,8 @@ pub struct Config {
     pub identity: agenthost_identity::IdentityVars,
     /// `AGENTHOST_PLAYGROUND`: serve the browser playground at `/playground`.
     pub playground: bool,
+    /// Edge limits: body timeout, concurrent runs and streams.
+    pub limits: Limits,
 }
 
 /// The trimmed value of `key`, if set and not blank.
@@ -224,6 +228,7 @@ impl Config {
             telemetry: crate::telemetry::Settings::from_env(env)?,
             identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),
             playground: r.parse(&args.playground, "playground", false, read::boolean)?,
+            limits: Limits::read(&r, args)?,
         })
     }
 }

@@ -43,7 +43,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(body, &headers, app.config.max_body_bytes).await?;
+    let body = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
     let request = CreateConversation::parse(&body)?;
     let conversation = Conversation::new(id::new_id(id::CONVERSATION, None), unix_now(), request.metadata);
     let items = with_ids(request.items, &conversation.id);
@@ -69,7 +69,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(body, &headers, app.config.max_body_bytes).await?;
+    let body = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
     let metadata = conversation::parse_update(&body)?;
     let conversation = found(app.store.update_conversation(&platform.user, &id, metadata).await?, &id)?;
     Ok(Json(conversation).into_response())
@@ -105,7 +105,7 @@ pub async fn add_items(
     headers: HeaderMap,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(body, &headers, app.config.max_body_bytes).await?;
+    let body = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
     let items = with_ids(conversation::parse_add_items(&body)?, &id);
     found(app.store.add_conversation_items(&platform.user, &id, items.clone()).await?, &id)?;
     Ok(Json(list(&items, false)).into_response())

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::limits::{RunPermit, StreamPermit};
 use crate::platform::PlatformRequest;
 use crate::run::{ConversationClaim, Run, RunSink, StopReason};
 use crate::sse::{self, ClientGuard};
@@ -41,16 +42,19 @@ pub async fn create(
     let mut session = app.config.platform.session_id.clone();
     let outcome = async {
         admit(&app, &platform)?;
-        let bytes = read_body(body, &headers, app.config.max_body_bytes).await?;
+        // The run slot is taken before the body is read, so a flood of bodies is capped too.
+        let run_permit = app.admission.run()?;
+        let bytes = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
         let request = CreateRequest::parse(&bytes)?;
         let uses_store = request.store || request.conversation.is_some() || request.previous_response_id.is_some();
         if uses_store && !app.store_health.is_ready() {
             return Err(ApiError::Store(agenthost_store::StoreError::Unavailable("not connected".into())));
         }
+        let stream_permit = if request.stream { Some(app.admission.stream()?) } else { None };
         let prepared = prepare(&app, &platform, request).await?;
         session = Some(prepared.session_id.clone());
-        let run = start(&app, &platform, &spans.log, prepared).await?;
-        answer(&app, run).await
+        let run = start(&app, &platform, &spans.log, prepared, run_permit).await?;
+        answer(&app, run, stream_permit).await
     };
     let mut response = outcome.await.unwrap_or_else(IntoResponse::into_response);
     let session = session.unwrap_or_else(|| id::session_id("", "", None));
@@ -77,8 +81,13 @@ fn admit(app: &AppState, platform: &PlatformRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The request body, within `limit` bytes.
-pub(crate) async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<bytes::Bytes, ApiError> {
+/// The request body, within `limit` bytes and `timeout`.
+pub(crate) async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<bytes::Bytes, ApiError> {
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -86,7 +95,12 @@ pub(crate) async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> 
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::BodyTooLarge(limit));
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    // One deadline for the whole body: a client that sends headers and stalls (or trickles)
+    // is answered 408 instead of holding its connection and run slot.
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout(timeout.as_secs()))?;
+    read.map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit");
         if too_large { ApiError::BodyTooLarge(limit) } else { ApiError::UnreadableBody }
@@ -209,6 +223,7 @@ async fn start(
     platform: &PlatformRequest,
     log_span: &tracing::Span,
     prepared: Prepared,
+    permit: RunPermit,
 ) -> Result<Arc<Run>, ApiError> {
     let Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals, claim } =
         prepared;
@@ -260,18 +275,18 @@ async fn start(
         request: model_request,
         max_iterations: app.config.max_tool_iterations,
     };
-    let plan = Plan { turn, markers, input, store: request.store, span: span.clone(), claim };
+    let plan = Plan { turn, markers, input, store: request.store, span: span.clone(), claim, _permit: permit };
     let task = drive(app.clone(), run.clone(), writer, sink, plan);
     app.tracker.spawn(task.instrument(span).instrument(log_span.clone()));
     Ok(run)
 }
 
 /// Streams, returns the background snapshot, or waits for the synchronous result.
-async fn answer(app: &AppState, run: Arc<Run>) -> Result<HttpResponse, ApiError> {
+async fn answer(app: &AppState, run: Arc<Run>, permit: Option<StreamPermit>) -> Result<HttpResponse, ApiError> {
     let keepalive = app.config.sse_keepalive;
     Ok(match (run.background, run.stream) {
-        (false, true) => sse::response(run.clone(), 0, keepalive, ClientGuard(Some(run)), app.metrics.clone()),
-        (true, true) => sse::response(run, 0, keepalive, ClientGuard(None), app.metrics.clone()),
+        (false, true) => sse::response(run.clone(), 0, keepalive, ClientGuard(Some(run)), app.metrics.clone(), permit),
+        (true, true) => sse::response(run, 0, keepalive, ClientGuard(None), app.metrics.clone(), permit),
         (true, false) => {
             let snapshot = run.snapshot().ok_or(ApiError::Internal("background run without a snapshot"))?;
             Json(snapshot.as_ref()).into_response()
@@ -293,11 +308,13 @@ struct Plan {
     store: bool,
     span: tracing::Span,
     claim: Option<ConversationClaim>,
+    /// The run's slot under the concurrency cap, freed when the task ends.
+    _permit: RunPermit,
 }
 
 /// The run task: drives the turn, persists, then publishes the terminal event.
 async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
-    let Plan { mut turn, markers, input, store, span, claim } = plan;
+    let Plan { mut turn, markers, input, store, span, claim, _permit } = plan;
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
@@ -344,8 +361,10 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
     telemetry::finish_invoke_agent(&span, &response);
     app.metrics.responses.with_label_values(&[response.status.as_str()]).inc();
     app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
-    // The next response on the conversation may start once this one's items are stored.
+    // The next response on the conversation may start once this one's items are stored, and
+    // the run slot frees before the terminal event goes out, so a client that saw it may start.
     drop(claim);
+    drop(_permit);
     run.publish_final(sink.terminal.take(), response);
     app.runs.finish(&run);
 }

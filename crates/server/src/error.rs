@@ -90,6 +90,25 @@ pub enum ApiError {
     /// The body could not be read (client went away, malformed chunking).
     #[error("Could not read the request body.")]
     UnreadableBody,
+    /// The body did not arrive within the body timeout (seconds).
+    #[error("The request body did not arrive within {0} seconds.")]
+    BodyTimeout(u64),
+    /// A platform id header is too long or not text.
+    #[error("Header '{name}' {reason}.")]
+    InvalidPlatformHeader {
+        /// The header.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A concurrency cap is reached; the client may retry after `retry_after` seconds.
+    #[error("Too many {what}; retry after {retry_after} second(s).")]
+    TooManyRequests {
+        /// What ran out (`concurrent responses`, `open streams`).
+        what: &'static str,
+        /// Seconds, sent as `Retry-After`.
+        retry_after: u64,
+    },
     /// The server is draining.
     #[error("The server is shutting down and accepts no new responses.")]
     ShuttingDown,
@@ -177,6 +196,11 @@ impl ApiError {
             | ApiError::DeleteInProgress(_)
             | ApiError::UnreadableBody => Class(BAD, INVALID, INVALID, User),
             ApiError::BodyTooLarge(_) => Class(StatusCode::PAYLOAD_TOO_LARGE, INVALID, "request_too_large", User),
+            ApiError::BodyTimeout(_) => Class(StatusCode::REQUEST_TIMEOUT, INVALID, "request_timeout", User),
+            ApiError::InvalidPlatformHeader { .. } => Class(BAD, INVALID, "invalid_platform_header", User),
+            ApiError::TooManyRequests { .. } => {
+                Class(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "too_many_requests", Platform)
+            }
             ApiError::ShuttingDown => {
                 Class(StatusCode::SERVICE_UNAVAILABLE, "server_error", "server_shutting_down", Platform)
             }
@@ -207,6 +231,7 @@ impl ApiError {
             ApiError::MissingInput => Some("input".into()),
             ApiError::Request(e) => e.param.clone(),
             ApiError::Marker(e) => Some(e.param.clone()),
+            ApiError::InvalidPlatformHeader { name, .. } => Some((*name).into()),
             _ => None,
         }
     }
@@ -285,8 +310,15 @@ impl IntoResponse for ApiError {
             ApiError::Internal(what) => tracing::error!("internal error: {what}"),
             _ => {}
         }
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
         let body = ErrorBody::from(self);
         let mut response = body.status.into_response();
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
         response.extensions_mut().insert(body);
         response
     }

@@ -11,6 +11,7 @@ mod demo;
 mod env;
 mod error;
 mod health;
+mod limits;
 mod metrics;
 mod platform;
 mod playground;

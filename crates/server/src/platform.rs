@@ -36,7 +36,8 @@ pub struct PlatformRequest {
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    let v = headers.get(name)?.to_str().ok()?.trim();
+    // UTF-8, not only visible ASCII: a non-ASCII user id is a distinct user, never anonymous.
+    let v = std::str::from_utf8(headers.get(name)?.as_bytes()).ok()?.trim();
     (!v.is_empty()).then(|| v.to_string())
 }
 
@@ -74,6 +75,7 @@ pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, 
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let refused = crate::limits::check_platform_headers(req.headers()).err();
     let platform = PlatformRequest::from_headers(req.headers());
     let request_id = platform.request_id.clone();
     req.extensions_mut().insert(platform);
@@ -86,7 +88,10 @@ pub async fn platform_middleware(State(app): State<AppState>, mut req: Request, 
 
     let active = app.metrics.http_active.with_label_values(&[method.as_str()]);
     active.inc();
-    let mut response = next.run(req).instrument(spans.log.clone()).instrument(spans.server.clone()).await;
+    let mut response = match refused {
+        Some(error) => axum::response::IntoResponse::into_response(error),
+        None => next.run(req).instrument(spans.log.clone()).instrument(spans.server.clone()).await,
+    };
     active.dec();
 
     if let Some(error) = response.extensions_mut().remove::<ErrorBody>() {

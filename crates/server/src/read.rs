@@ -108,7 +108,9 @@ async fn replay(
             if let Lookup::Deleted = app.store.get(user, id).await? {
                 return Err(ApiError::ResponseDeleted(id.to_string()));
             }
-            return Ok(sse::response(run, from, app.config.sse_keepalive, ClientGuard(None), app.metrics.clone()));
+            let permit = app.admission.stream()?;
+            let keepalive = app.config.sse_keepalive;
+            return Ok(sse::response(run, from, keepalive, ClientGuard(None), app.metrics.clone(), Some(permit)));
         }
         Some(run) if !run.background => return Err(ApiError::ResponseNotFound(id.to_string())),
         _ => {}

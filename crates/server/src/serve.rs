@@ -59,6 +59,7 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
         metrics,
         telemetry,
         tracker: TaskTracker::new(),
+        admission: crate::limits::Admission::new(&config.limits),
         config,
     }))
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 
+use crate::limits::StreamPermit;
 use crate::metrics::Metrics;
 use crate::run::{Run, StopReason};
 
@@ -35,9 +36,11 @@ pub fn response(
     keepalive: Option<Duration>,
     guard: ClientGuard,
     metrics: Metrics,
+    permit: Option<StreamPermit>,
 ) -> Response {
     let stream = async_stream::stream! {
         let _guard = guard;
+        let _permit = permit;
         let _open = metrics.sse_open_guard();
         let mut rx = run.subscribe();
         let mut next = from;

@@ -37,6 +37,8 @@ pub struct App {
     pub telemetry: Telemetry,
     /// Every run task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// The caps on concurrent runs and open streams, and the body deadline.
+    pub admission: crate::limits::Admission,
 }
 
 /// Cheap-to-clone handle to [`App`].
