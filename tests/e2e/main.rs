@@ -8,6 +8,8 @@ mod conversations;
 mod errors;
 /// History through previous_response_id and conversations; per-user partitioning.
 mod history;
+/// Hostile input through HTTP: every refusal a 4xx with the envelope and a stable code.
+mod hostile;
 /// Readiness, client disconnect, keep-alive, SIGTERM drain.
 mod lifecycle;
 /// Edge limits: platform header lengths, body deadline, run and stream caps.
