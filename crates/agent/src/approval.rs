@@ -33,32 +33,38 @@ pub fn approvals_from(history: &[Item], input: &[Item]) -> Result<Vec<Approval>,
         let Item::McpApprovalRequest(request) = &history[pos] else {
             return Err(unknown());
         };
-        // The call is the latest matching function_call before the request.
-        let call = history[..pos]
-            .iter()
-            .rev()
-            .find_map(|h| match h {
-                Item::FunctionCall(c) if c.name == request.name && c.arguments == request.arguments => Some(c),
-                _ => None,
-            })
-            .ok_or_else(unknown)?;
-        let answered = history.iter().any(|h| matches!(h, Item::FunctionCallOutput(o) if o.call_id == call.call_id))
-            || out.iter().any(|a| a.call.call_id == call.call_id);
+        // A toolbox call is the latest matching function_call before the request; a request
+        // `mcp` server's call has none (it waited before any item was written), and the approval
+        // request itself describes it.
+        let toolbox_call = history[..pos].iter().rev().find_map(|h| match h {
+            Item::FunctionCall(c) if c.name == request.name && c.arguments == request.arguments => Some(c),
+            _ => None,
+        });
+        let (call, mcp_server) = match toolbox_call {
+            Some(c) => {
+                (ToolCall { call_id: c.call_id.clone(), name: c.name.clone(), arguments: c.arguments.clone() }, None)
+            }
+            None => (
+                ToolCall {
+                    call_id: request.id.clone(),
+                    name: request.name.clone(),
+                    arguments: request.arguments.clone(),
+                },
+                Some(request.server_label.clone()),
+            ),
+        };
+        let answered = history.iter().any(|h| match h {
+            Item::FunctionCallOutput(o) => o.call_id == call.call_id,
+            Item::McpCall(c) => c.approval_request_id.as_deref() == Some(request.id.as_str()),
+            _ => false,
+        }) || out.iter().any(|a| a.call.call_id == call.call_id);
         if answered {
             return Err(ApprovalError {
                 index,
                 message: format!("Approval request '{}' was already answered.", answer.approval_request_id),
             });
         }
-        out.push(Approval {
-            call: ToolCall {
-                call_id: call.call_id.clone(),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-            },
-            approve: answer.approve,
-            reason: answer.reason.clone(),
-        });
+        out.push(Approval { call, mcp_server, approve: answer.approve, reason: answer.reason.clone() });
     }
     Ok(out)
 }

@@ -10,6 +10,7 @@
 
 mod approval;
 mod context;
+mod mcp_view;
 mod model;
 mod scripted;
 mod spans;
@@ -19,8 +20,9 @@ mod turn;
 
 pub use approval::{ApprovalError, approvals_from};
 pub use context::{RequestContext, TraceHeaders, UserKey};
+pub use mcp_view::model_view;
 pub use model::{Model, ModelError, ModelErrorCode, ModelEvent, ModelRequest, ModelStream};
 pub use scripted::ScriptedModel;
 pub use telemetry::Telemetry;
-pub use tools::{ConsentRequest, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};
+pub use tools::{Combined, ConsentRequest, McpTarget, NoTools, ToolCall, ToolOutcome, ToolSet, ToolSpec};
 pub use turn::{Approval, CONSENT_PENDING_OUTPUT, Preflight, Turn, TurnEnd, run_turn};

@@ -41,7 +41,7 @@ impl ModelRequest {
         };
         ModelRequest {
             instructions,
-            input,
+            input: crate::mcp_view::model_view(input),
             tools: Vec::new(),
             tool_choice: request.tool_choice.clone(),
             parallel_tool_calls: request.parallel_tool_calls,

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use agenthost_responses::item::{
-    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpListToolsItem, OAuthConsentRequestItem,
+    FunctionCallOutputItem, ItemStatus, McpApprovalRequestItem, McpCallItem, McpListToolsItem, OAuthConsentRequestItem,
 };
 use agenthost_responses::{EventSink, Item, ItemHandle, ResponseError, ResponseWriter, Usage, id, unix_now};
 use futures::StreamExt;
@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::context::{RequestContext, UserKey};
 use crate::model::{Model, ModelEvent, ModelRequest};
 use crate::spans;
-use crate::tools::{ConsentRequest, ToolCall, ToolOutcome, ToolSet};
+use crate::tools::{ConsentRequest, McpTarget, ToolCall, ToolOutcome, ToolSet};
 
 /// What must be surfaced before the model runs (decided by whoever resolved the tools).
 #[derive(Clone, Debug, Default)]
@@ -29,8 +29,11 @@ pub struct Preflight {
 /// A tool call the user answered with an `mcp_approval_response`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
-    /// The call that waited for approval.
+    /// The call that waited for approval. For a request `mcp` server's call, `call_id` is the
+    /// approval request's id and `name` the tool's name on the server.
     pub call: ToolCall,
+    /// The request `mcp` server the call belongs to; `None` for a toolbox call.
+    pub mcp_server: Option<String>,
     /// Whether the user approved it.
     pub approve: bool,
     /// The user's reason, if any.
@@ -83,26 +86,15 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
 
     request.tools = tools.specs();
     if !approvals.is_empty() {
-        let calls: Vec<ToolCall> = approvals.iter().map(|a| a.call.clone()).collect();
-        let outcomes = approvals.iter().map(|a| {
-            let tools = tools.clone();
-            let ctx = &ctx;
-            async move {
-                if a.approve {
-                    spans::invoke(tools.as_ref(), ctx, &a.call).await
-                } else {
-                    let why = a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                    ToolOutcome::Error(format!("the user denied this tool call{why}"))
-                }
+        let batch: Vec<Planned> = approvals.into_iter().map(|a| Planned::from_approval(tools.as_ref(), a)).collect();
+        match run_batch(&ctx, &tools, writer, sink, &mut request, batch).await {
+            None => return TurnEnd::Interrupted,
+            Some(consents) if !consents.is_empty() => {
+                emit_consents(writer, sink, &ctx.user, consents);
+                writer.incomplete(sink, None, usage);
+                return TurnEnd::Finished;
             }
-        });
-        let outcomes = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
-            outcomes = join_all(outcomes) => outcomes,
-        };
-        if record_outcomes(writer, sink, &ctx.user, &mut request, &calls, outcomes, usage) {
-            return TurnEnd::Finished;
+            Some(_) => {}
         }
     }
     for _ in 0..max_iterations.max(1) {
@@ -110,7 +102,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
         let step = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
-            step = model_step(&ctx, model.as_ref(), request.clone(), writer, sink, &mut usage) => step,
+            step = model_step(&ctx, model.as_ref(), tools.as_ref(), request.clone(), writer, sink, &mut usage) => step,
         };
         let calls = match step {
             Ok(Some(calls)) => calls,
@@ -129,36 +121,26 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
 
         let (gated, free): (Vec<ToolCall>, Vec<ToolCall>) =
             calls.into_iter().partition(|call| tools.approval_label(call).is_some());
-        let specs = &request.tools;
-        let invocations = free.iter().map(|call| {
-            let known = specs.iter().any(|s| s.name == call.name);
-            let tools = tools.clone();
-            let ctx = &ctx;
-            async move {
-                if known {
-                    spans::invoke(tools.as_ref(), ctx, call).await
-                } else {
-                    spans::not_found(call);
-                    ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
-                }
-            }
-        });
+        let batch: Vec<Planned> = free.into_iter().map(|call| Planned::from_model(tools.as_ref(), call)).collect();
         // Every call settles before the turn moves on, so a consent stop never abandons a sibling
         // call halfway through a side effect.
-        let outcomes = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => return TurnEnd::Interrupted,
-            outcomes = join_all(invocations) => outcomes,
-        };
-        if record_outcomes(writer, sink, &ctx.user, &mut request, &free, outcomes, usage) {
-            return TurnEnd::Finished;
+        match run_batch(&ctx, &tools, writer, sink, &mut request, batch).await {
+            None => return TurnEnd::Interrupted,
+            Some(consents) if !consents.is_empty() => {
+                emit_consents(writer, sink, &ctx.user, consents);
+                writer.incomplete(sink, None, usage);
+                return TurnEnd::Finished;
+            }
+            Some(_) => {}
         }
         if !gated.is_empty() {
             for call in &gated {
+                // A request `mcp` server's approval names the tool as the server knows it.
+                let name = tools.mcp_target(&call.name).map_or_else(|| call.name.clone(), |t| t.tool);
                 let item = Item::McpApprovalRequest(McpApprovalRequestItem {
                     id: writer.new_item_id(id::MCP_APPROVAL_REQUEST),
                     server_label: tools.approval_label(call).unwrap_or_default(),
-                    name: call.name.clone(),
+                    name,
                     arguments: call.arguments.clone(),
                     response_id: None,
                     agent_reference: None,
@@ -185,6 +167,7 @@ pub async fn run_turn(turn: Turn, writer: &mut ResponseWriter, sink: &mut dyn Ev
 async fn model_step(
     ctx: &RequestContext,
     model: &dyn Model,
+    tools: &dyn ToolSet,
     request: ModelRequest,
     writer: &mut ResponseWriter,
     sink: &mut dyn EventSink,
@@ -193,7 +176,7 @@ async fn model_step(
     let call = spans::ChatCall::start(ctx, model, &request);
     let mut record = spans::CallRecord::default();
     let span = call.span().clone();
-    let result = stream_step(ctx, model, request, writer, sink, &mut record).instrument(span).await;
+    let result = stream_step(ctx, model, tools, request, writer, sink, &mut record).instrument(span).await;
     if let Some(call_usage) = &record.usage {
         usage.get_or_insert_with(Usage::default).add(call_usage);
     }
@@ -212,6 +195,7 @@ async fn model_step(
 async fn stream_step(
     ctx: &RequestContext,
     model: &dyn Model,
+    tools: &dyn ToolSet,
     request: ModelRequest,
     writer: &mut ResponseWriter,
     sink: &mut dyn EventSink,
@@ -222,7 +206,7 @@ async fn stream_step(
     let mut text: Option<ItemHandle> = None;
     let mut refusal: Option<ItemHandle> = None;
     let mut reasoning: Option<ItemHandle> = None;
-    let mut calls: Vec<ItemHandle> = Vec::new();
+    let mut calls: Vec<Pending> = Vec::new();
 
     while let Some(event) = stream.next().await {
         let event = event.map_err(|e| ResponseError::new(e.code.as_str(), e.message))?;
@@ -254,22 +238,36 @@ async fn stream_step(
                 close(writer, sink, &mut reasoning);
                 close(writer, sink, &mut text);
                 close(writer, sink, &mut refusal);
-                calls.push(writer.start_function_call(sink, &call_id, &name));
-            }
-            ModelEvent::FunctionCallArgumentsDelta { call_id, delta } => {
-                if let Some(h) = find_call(writer, &calls, &call_id) {
-                    writer.function_arguments_delta(sink, h, &delta);
+                // A request `mcp` server's call becomes an `mcp_call` item when it runs (or an
+                // approval request); until then its arguments are only collected.
+                if tools.mcp_target(&name).is_some() {
+                    calls.push(Pending::Mcp(ToolCall { call_id, name, arguments: String::new() }));
+                } else {
+                    calls.push(Pending::Function(writer.start_function_call(sink, &call_id, &name)));
                 }
             }
-            ModelEvent::FunctionCallDone { call_id, arguments } => {
-                if let Some(h) = find_call(writer, &calls, &call_id) {
+            ModelEvent::FunctionCallArgumentsDelta { call_id, delta } => {
+                match find_call(writer, &mut calls, &call_id) {
+                    Some(Found::Function(h)) => writer.function_arguments_delta(sink, h, &delta),
+                    Some(Found::Mcp(call)) => call.arguments.push_str(&delta),
+                    None => {}
+                }
+            }
+            ModelEvent::FunctionCallDone { call_id, arguments } => match find_call(writer, &mut calls, &call_id) {
+                Some(Found::Function(h)) => {
                     let streamed = writer.function_call(h).map(|f| f.arguments.len()).unwrap_or(0);
                     if streamed == 0 && !arguments.is_empty() {
                         writer.function_arguments_delta(sink, h, &arguments);
                     }
                     writer.finish(sink, h, ItemStatus::Completed);
                 }
-            }
+                Some(Found::Mcp(call)) => {
+                    if call.arguments.is_empty() {
+                        call.arguments = arguments;
+                    }
+                }
+                None => {}
+            },
             ModelEvent::Usage(u) => record.usage.get_or_insert_with(Usage::default).add(&u),
         }
     }
@@ -280,57 +278,205 @@ async fn stream_step(
     close(writer, sink, &mut text);
     close(writer, sink, &mut refusal);
     let mut out = Vec::with_capacity(calls.len());
-    for h in calls {
-        writer.finish(sink, h, ItemStatus::Completed);
-        if let Some(f) = writer.function_call(h) {
-            out.push(ToolCall { call_id: f.call_id.clone(), name: f.name.clone(), arguments: f.arguments.clone() });
+    for pending in calls {
+        match pending {
+            Pending::Function(h) => {
+                writer.finish(sink, h, ItemStatus::Completed);
+                if let Some(f) = writer.function_call(h) {
+                    out.push(ToolCall {
+                        call_id: f.call_id.clone(),
+                        name: f.name.clone(),
+                        arguments: f.arguments.clone(),
+                    });
+                }
+            }
+            Pending::Mcp(call) => out.push(call),
         }
     }
     Ok(Some(out))
 }
 
-/// Writes one `function_call_output` per call; on consent, also the consent items and the
-/// `incomplete` terminal event, returning true when the turn is over.
-fn record_outcomes(
-    writer: &mut ResponseWriter,
-    sink: &mut dyn EventSink,
-    user: &UserKey,
-    request: &mut ModelRequest,
-    calls: &[ToolCall],
-    outcomes: Vec<ToolOutcome>,
-    usage: Option<Usage>,
-) -> bool {
-    let mut consents = Vec::new();
-    for (call, outcome) in calls.iter().zip(outcomes) {
-        let output = match outcome {
-            ToolOutcome::Output(text) => text,
-            ToolOutcome::Error(message) => format!("Error: {message}"),
-            ToolOutcome::ConsentRequired(requests) => {
-                consents.extend(requests);
-                CONSENT_PENDING_OUTPUT.to_string()
-            }
-        };
-        let item = Item::FunctionCallOutput(FunctionCallOutputItem {
-            id: None,
-            call_id: call.call_id.clone(),
-            output: Value::String(output),
-            status: Some(ItemStatus::Completed),
-            response_id: None,
-            agent_reference: None,
-        });
-        let h = writer.add_item(sink, item);
-        request.input.push(writer.response().output[h.output_index()].clone());
-    }
-    if consents.is_empty() {
-        return false;
-    }
-    emit_consents(writer, sink, user, consents);
-    writer.incomplete(sink, None, usage);
-    true
+/// One call of a batch, as the turn will run it.
+enum Planned {
+    /// A `function_call` already in the output; its result is a `function_call_output`.
+    /// `denied` holds the user's refusal of an approval-gated call.
+    Function { call: ToolCall, denied: Option<String> },
+    /// A request `mcp` server's call, opened as an `mcp_call` item when the batch starts.
+    Mcp { call: ToolCall, target: McpTarget, approval_request_id: Option<String> },
+    /// A request `mcp` server's call the user denied: no item, the model is told.
+    McpDenied { call: ToolCall, message: String },
 }
 
-fn find_call(writer: &ResponseWriter, calls: &[ItemHandle], call_id: &str) -> Option<ItemHandle> {
-    calls.iter().copied().find(|h| writer.function_call(*h).is_some_and(|f| f.call_id == call_id))
+impl Planned {
+    fn from_model(tools: &dyn ToolSet, call: ToolCall) -> Self {
+        match tools.mcp_target(&call.name) {
+            Some(target) => Planned::Mcp { call, target, approval_request_id: None },
+            None => Planned::Function { call, denied: None },
+        }
+    }
+
+    fn from_approval(tools: &dyn ToolSet, approval: Approval) -> Self {
+        let denied = (!approval.approve).then(|| {
+            let why = approval.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            format!("the user denied this tool call{why}")
+        });
+        let Some(server_label) = approval.mcp_server else {
+            return Planned::Function { call: approval.call, denied };
+        };
+        let approval_request_id = approval.call.call_id.clone();
+        // The model knows the tool by its model-facing name; without one the server's tool is
+        // gone from this request, and the call fails as a call of an unknown tool.
+        let model_name = tools.mcp_name(&server_label, &approval.call.name);
+        let target = McpTarget { server_label, tool: approval.call.name.clone() };
+        let call = ToolCall { name: model_name.unwrap_or_else(|| approval.call.name.clone()), ..approval.call };
+        match denied {
+            Some(message) => Planned::McpDenied { call, message },
+            None => Planned::Mcp { call, target, approval_request_id: Some(approval_request_id) },
+        }
+    }
+}
+
+/// Runs a batch of calls concurrently and writes their results in order: `function_call_output`
+/// items, `mcp_call` items (opened before any call starts, closed with their result), and for
+/// the model the call/output pairs of `mcp` calls. Returns the consents the calls asked for, or
+/// `None` when the turn was cancelled while they ran.
+async fn run_batch(
+    ctx: &RequestContext,
+    tools: &Arc<dyn ToolSet>,
+    writer: &mut ResponseWriter,
+    sink: &mut dyn EventSink,
+    request: &mut ModelRequest,
+    batch: Vec<Planned>,
+) -> Option<Vec<ConsentRequest>> {
+    if batch.is_empty() {
+        return Some(Vec::new());
+    }
+    let handles: Vec<Option<ItemHandle>> = batch
+        .iter()
+        .map(|planned| match planned {
+            Planned::Mcp { call, target, approval_request_id } => Some(writer.start_mcp_call(
+                sink,
+                &target.server_label,
+                &target.tool,
+                &call.arguments,
+                approval_request_id.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    let specs = &request.tools;
+    let invocations = batch.iter().map(|planned| {
+        let tools = tools.clone();
+        async move {
+            let (call, denied) = match planned {
+                Planned::Function { call, denied } => (call, denied.as_ref()),
+                Planned::Mcp { call, .. } => (call, None),
+                Planned::McpDenied { message, .. } => return ToolOutcome::Error(message.clone()),
+            };
+            if let Some(message) = denied {
+                return ToolOutcome::Error(message.clone());
+            }
+            if specs.iter().any(|s| s.name == call.name) {
+                spans::invoke(tools.as_ref(), ctx, call).await
+            } else {
+                spans::not_found(call);
+                ToolOutcome::Error(format!("tool '{}' is not available to this agent", call.name))
+            }
+        }
+    });
+    let outcomes = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => return None,
+        outcomes = join_all(invocations) => outcomes,
+    };
+    let mut consents = Vec::new();
+    for ((planned, outcome), handle) in batch.iter().zip(outcomes).zip(handles) {
+        match planned {
+            Planned::Function { call, .. } => {
+                let output = match outcome {
+                    ToolOutcome::Output(text) => text,
+                    ToolOutcome::Error(message) => format!("Error: {message}"),
+                    ToolOutcome::ConsentRequired(requests) => {
+                        consents.extend(requests);
+                        CONSENT_PENDING_OUTPUT.to_string()
+                    }
+                };
+                let item = Item::FunctionCallOutput(FunctionCallOutputItem {
+                    id: None,
+                    call_id: call.call_id.clone(),
+                    output: Value::String(output),
+                    status: Some(ItemStatus::Completed),
+                    response_id: None,
+                    agent_reference: None,
+                });
+                let h = writer.add_item(sink, item);
+                request.input.push(writer.response().output[h.output_index()].clone());
+            }
+            Planned::Mcp { call, .. } => {
+                let result = match outcome {
+                    ToolOutcome::Output(text) => Ok(text),
+                    ToolOutcome::Error(message) => Err(message),
+                    ToolOutcome::ConsentRequired(requests) => {
+                        consents.extend(requests);
+                        Err(CONSENT_PENDING_OUTPUT.to_string())
+                    }
+                };
+                let Some(h) = handle else { continue };
+                writer.finish_mcp_call(sink, h, result);
+                if let Some(item) = writer.mcp_call(h) {
+                    let (c, o) = crate::mcp_view::pair(item, &call.name);
+                    request.input.push(c);
+                    request.input.push(o);
+                }
+            }
+            Planned::McpDenied { call, message } => {
+                let (c, o) = denied_pair(call, message);
+                request.input.push(c);
+                request.input.push(o);
+            }
+        }
+    }
+    Some(consents)
+}
+
+/// What the model sees for a request `mcp` server's call the user denied.
+fn denied_pair(call: &ToolCall, message: &str) -> (Item, Item) {
+    let item = McpCallItem {
+        id: call.call_id.clone(),
+        server_label: String::new(),
+        name: call.name.clone(),
+        arguments: call.arguments.clone(),
+        output: None,
+        error: Some(message.to_string()),
+        status: Some(ItemStatus::Failed),
+        approval_request_id: None,
+        response_id: None,
+        agent_reference: None,
+    };
+    crate::mcp_view::pair(&item, &call.name)
+}
+
+/// A tool call the model is streaming.
+enum Pending {
+    /// A `function_call` item, open in the output.
+    Function(ItemHandle),
+    /// A request `mcp` server's call, not in the output yet.
+    Mcp(ToolCall),
+}
+
+enum Found<'a> {
+    Function(ItemHandle),
+    Mcp(&'a mut ToolCall),
+}
+
+fn find_call<'a>(writer: &ResponseWriter, calls: &'a mut [Pending], call_id: &str) -> Option<Found<'a>> {
+    calls.iter_mut().find_map(|pending| match pending {
+        Pending::Function(h) if writer.function_call(*h).is_some_and(|f| f.call_id == call_id) => {
+            Some(Found::Function(*h))
+        }
+        Pending::Mcp(call) if call.call_id == call_id => Some(Found::Mcp(call)),
+        _ => None,
+    })
 }
 
 fn close(writer: &mut ResponseWriter, sink: &mut dyn EventSink, h: &mut Option<ItemHandle>) {

@@ -276,6 +276,7 @@ async fn gated_calls_wait_for_approval_and_run_once_approved() {
     history.extend(first.output.iter().cloned());
     let approval = |approve: bool| agenthost_agent::Approval {
         call: ToolCall { call_id: call.call_id.clone(), name: call.name.clone(), arguments: call.arguments.clone() },
+        mcp_server: None,
         approve,
         reason: (!approve).then(|| "not today".to_string()),
     };

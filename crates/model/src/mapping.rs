@@ -12,7 +12,8 @@
 //!   upstream cannot use them);
 //! * everything else (`mcp_list_tools`, `mcp_approval_request`/`_response`,
 //!   `oauth_consent_request`, `item_reference`, unknown items) is dropped: the tool-call
-//!   history already carries its effect.
+//!   history already carries its effect. (`mcp_call` items never get here: the agent turns each
+//!   into a call and output pair, `agenthost_agent::model_view`.)
 
 use std::collections::{HashMap, HashSet};
 
@@ -94,6 +95,7 @@ pub(crate) fn normalize(input: &[Item]) -> Vec<Entry<'_>> {
             Item::FunctionCallOutput(_)
             | Item::Reasoning(_)
             | Item::McpListTools(_)
+            | Item::McpCall(_)
             | Item::McpApprovalRequest(_)
             | Item::McpApprovalResponse(_)
             | Item::OAuthConsentRequest(_)

@@ -75,6 +75,22 @@ pub enum EventKind {
     ReasoningSummaryTextDone { item_id: String, output_index: usize, summary_index: usize, text: String },
     #[serde(rename = "response.reasoning_summary_part.done")]
     ReasoningSummaryPartDone { item_id: String, output_index: usize, summary_index: usize, part: ContentPart },
+    #[serde(rename = "response.mcp_list_tools.in_progress")]
+    McpListToolsInProgress { item_id: String, output_index: usize },
+    #[serde(rename = "response.mcp_list_tools.completed")]
+    McpListToolsCompleted { item_id: String, output_index: usize },
+    #[serde(rename = "response.mcp_list_tools.failed")]
+    McpListToolsFailed { item_id: String, output_index: usize },
+    #[serde(rename = "response.mcp_call.in_progress")]
+    McpCallInProgress { item_id: String, output_index: usize },
+    #[serde(rename = "response.mcp_call_arguments.delta")]
+    McpCallArgumentsDelta { item_id: String, output_index: usize, delta: String },
+    #[serde(rename = "response.mcp_call_arguments.done")]
+    McpCallArgumentsDone { item_id: String, output_index: usize, arguments: String },
+    #[serde(rename = "response.mcp_call.completed")]
+    McpCallCompleted { item_id: String, output_index: usize },
+    #[serde(rename = "response.mcp_call.failed")]
+    McpCallFailed { item_id: String, output_index: usize },
 }
 
 impl StreamEvent {
@@ -101,6 +117,14 @@ impl StreamEvent {
             EventKind::ReasoningSummaryTextDelta { .. } => "response.reasoning_summary_text.delta",
             EventKind::ReasoningSummaryTextDone { .. } => "response.reasoning_summary_text.done",
             EventKind::ReasoningSummaryPartDone { .. } => "response.reasoning_summary_part.done",
+            EventKind::McpListToolsInProgress { .. } => "response.mcp_list_tools.in_progress",
+            EventKind::McpListToolsCompleted { .. } => "response.mcp_list_tools.completed",
+            EventKind::McpListToolsFailed { .. } => "response.mcp_list_tools.failed",
+            EventKind::McpCallInProgress { .. } => "response.mcp_call.in_progress",
+            EventKind::McpCallArgumentsDelta { .. } => "response.mcp_call_arguments.delta",
+            EventKind::McpCallArgumentsDone { .. } => "response.mcp_call_arguments.done",
+            EventKind::McpCallCompleted { .. } => "response.mcp_call.completed",
+            EventKind::McpCallFailed { .. } => "response.mcp_call.failed",
         }
     }
 
@@ -116,6 +140,7 @@ impl StreamEvent {
             EventKind::OutputTextDelta { .. }
                 | EventKind::RefusalDelta { .. }
                 | EventKind::FunctionCallArgumentsDelta { .. }
+                | EventKind::McpCallArgumentsDelta { .. }
                 | EventKind::ReasoningSummaryTextDelta { .. }
         )
     }

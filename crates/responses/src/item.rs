@@ -22,6 +22,8 @@ pub enum Item {
     Reasoning(ReasoningItem),
     /// The tools of an MCP server, or why they could not be listed.
     McpListTools(McpListToolsItem),
+    /// A call of a request `mcp` server's tool, with its result.
+    McpCall(McpCallItem),
     /// A tool call that waits for the user's approval.
     McpApprovalRequest(McpApprovalRequestItem),
     /// The user's answer to an approval request (input only).
@@ -263,6 +265,37 @@ pub struct McpListToolsItem {
     pub agent_reference: Option<AgentReference>,
 }
 
+/// An `mcp_call` item: a call of a request `mcp` server's tool and its result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct McpCallItem {
+    /// The item id (`mcp_…`).
+    pub id: String,
+    /// The server (the request tool's `server_label`).
+    pub server_label: String,
+    /// The tool's name on the server.
+    pub name: String,
+    /// The arguments, a JSON document encoded as a string.
+    pub arguments: String,
+    /// What the tool returned, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Why the call failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Production status (`in_progress`, `completed`, `failed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ItemStatus>,
+    /// The `mcp_approval_request` this call ran after, when it waited for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_request_id: Option<String>,
+    /// The response that produced this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_id: Option<String>,
+    /// The agent that produced this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_reference: Option<AgentReference>,
+}
+
 /// An `mcp_approval_request` item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McpApprovalRequestItem {
@@ -330,6 +363,7 @@ impl Item {
             Item::FunctionCallOutput(i) => i.id.as_deref(),
             Item::Reasoning(i) => i.id.as_deref(),
             Item::McpListTools(i) => Some(&i.id),
+            Item::McpCall(i) => Some(&i.id),
             Item::McpApprovalRequest(i) => Some(&i.id),
             Item::McpApprovalResponse(i) => i.id.as_deref(),
             Item::OAuthConsentRequest(i) => Some(&i.id),
@@ -347,6 +381,7 @@ impl Item {
             Item::FunctionCallOutput(_) => id::FUNCTION_CALL_OUTPUT,
             Item::Reasoning(_) => id::REASONING,
             Item::McpListTools(_) => id::MCP_LIST_TOOLS,
+            Item::McpCall(_) => id::MCP_CALL,
             Item::McpApprovalRequest(_) => id::MCP_APPROVAL_REQUEST,
             Item::McpApprovalResponse(_) => id::MCP_APPROVAL_RESPONSE,
             Item::OAuthConsentRequest(_) => id::OAUTH_CONSENT_REQUEST,
@@ -391,6 +426,7 @@ impl Item {
             Item::FunctionCallOutput(i) => (&mut i.response_id, &mut i.agent_reference),
             Item::Reasoning(i) => (&mut i.response_id, &mut i.agent_reference),
             Item::McpListTools(i) => (&mut i.response_id, &mut i.agent_reference),
+            Item::McpCall(i) => (&mut i.response_id, &mut i.agent_reference),
             Item::McpApprovalRequest(i) => (&mut i.response_id, &mut i.agent_reference),
             Item::OAuthConsentRequest(i) => (&mut i.response_id, &mut i.agent_reference),
             _ => return,
@@ -419,6 +455,7 @@ impl Item {
             Item::FunctionCallOutput(_) => "function_call_output",
             Item::Reasoning(_) => "reasoning",
             Item::McpListTools(_) => "mcp_list_tools",
+            Item::McpCall(_) => "mcp_call",
             Item::McpApprovalRequest(_) => "mcp_approval_request",
             Item::McpApprovalResponse(_) => "mcp_approval_response",
             Item::OAuthConsentRequest(_) => "oauth_consent_request",

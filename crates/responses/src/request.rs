@@ -357,6 +357,30 @@ fn parse_instructions(c: &mut Checker, v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// Fields of an `mcp` tool that hold credentials for its server: sent to that server only,
+/// never echoed, stored or given to the model.
+pub const MCP_SECRET_FIELDS: [&str; 2] = ["headers", "authorization"];
+
+impl CreateRequest {
+    /// The request's tools as the response echoes them: `mcp` tools without their credentials.
+    pub fn echoed_tools(&self) -> Vec<Value> {
+        self.tools
+            .iter()
+            .map(|tool| {
+                let mut tool = tool.clone();
+                if tool.get("type").and_then(Value::as_str) == Some("mcp")
+                    && let Value::Object(map) = &mut tool
+                {
+                    for field in MCP_SECRET_FIELDS {
+                        map.remove(field);
+                    }
+                }
+                tool
+            })
+            .collect()
+    }
+}
+
 fn parse_tools(c: &mut Checker, v: Option<&Value>) -> Vec<Value> {
     match v {
         None | Some(Value::Null) => Vec::new(),

@@ -251,7 +251,7 @@ impl Response {
             Response::new(created.id, request.model.clone().unwrap_or(created.default_model), created.created_at);
         r.status = if request.background { ResponseStatus::Queued } else { ResponseStatus::InProgress };
         r.instructions = request.instructions.clone();
-        r.tools = request.tools.clone();
+        r.tools = request.echoed_tools();
         if let Some(choice) = &request.tool_choice {
             r.tool_choice = choice.clone();
         }

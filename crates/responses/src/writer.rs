@@ -6,8 +6,11 @@
 
 use crate::event::{EventKind, StreamEvent};
 use crate::id;
-use crate::item::{ContentPart, FunctionCallItem, Item, ItemStatus, MessageItem, ReasoningItem, Role};
+use crate::item::{
+    ContentPart, FunctionCallItem, Item, ItemStatus, McpCallItem, McpListToolsItem, MessageItem, ReasoningItem, Role,
+};
 use crate::response::{IncompleteDetails, Response, ResponseError, ResponseStatus, Usage};
+use serde_json::Value;
 
 /// Receives each event as it is produced, with the response snapshot after the event applied.
 pub trait EventSink: Send {
@@ -234,6 +237,143 @@ impl ResponseWriter {
         }
     }
 
+    /// Opens an `mcp_list_tools` item (`output_item.added`, `response.mcp_list_tools.in_progress`).
+    pub fn start_mcp_list_tools(&mut self, sink: &mut dyn EventSink, server_label: &str) -> ItemHandle {
+        let h = self.push_item(
+            sink,
+            Item::McpListTools(McpListToolsItem {
+                id: self.new_item_id(id::MCP_LIST_TOOLS),
+                server_label: server_label.to_string(),
+                tools: Vec::new(),
+                error: None,
+                response_id: None,
+                agent_reference: None,
+            }),
+        );
+        let item_id = self.item_id(h);
+        self.emit(sink, EventKind::McpListToolsInProgress { item_id, output_index: h.0 });
+        self.open.push(h);
+        h
+    }
+
+    /// Closes an open `mcp_list_tools` item with its tools (`.completed`) or why listing failed
+    /// (`.failed`), then `output_item.done`.
+    pub fn finish_mcp_list_tools(
+        &mut self,
+        sink: &mut dyn EventSink,
+        h: ItemHandle,
+        result: Result<Vec<Value>, String>,
+    ) {
+        let Some(pos) = self.open.iter().position(|o| *o == h) else {
+            return;
+        };
+        self.open.remove(pos);
+        let item_id = self.item_id(h);
+        let Some(Item::McpListTools(item)) = self.response.output.get_mut(h.0) else {
+            return;
+        };
+        let failed = result.is_err();
+        match result {
+            Ok(tools) => item.tools = tools,
+            Err(error) => item.error = Some(error),
+        }
+        let done = Item::McpListTools(item.clone());
+        let output_index = h.0;
+        self.emit(
+            sink,
+            if failed {
+                EventKind::McpListToolsFailed { item_id, output_index }
+            } else {
+                EventKind::McpListToolsCompleted { item_id, output_index }
+            },
+        );
+        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+    }
+
+    /// Opens an `mcp_call` item with its arguments: `output_item.added` (arguments empty,
+    /// `in_progress`), `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta` and
+    /// `.done`. The call's result closes it ([`ResponseWriter::finish_mcp_call`]).
+    pub fn start_mcp_call(
+        &mut self,
+        sink: &mut dyn EventSink,
+        server_label: &str,
+        name: &str,
+        arguments: &str,
+        approval_request_id: Option<String>,
+    ) -> ItemHandle {
+        let h = self.push_item(
+            sink,
+            Item::McpCall(McpCallItem {
+                id: self.new_item_id(id::MCP_CALL),
+                server_label: server_label.to_string(),
+                name: name.to_string(),
+                arguments: String::new(),
+                output: None,
+                error: None,
+                status: Some(ItemStatus::InProgress),
+                approval_request_id,
+                response_id: None,
+                agent_reference: None,
+            }),
+        );
+        self.open.push(h);
+        let item_id = self.item_id(h);
+        let output_index = h.0;
+        self.emit(sink, EventKind::McpCallInProgress { item_id: item_id.clone(), output_index });
+        if let Some(Item::McpCall(call)) = self.response.output.get_mut(h.0) {
+            call.arguments = arguments.to_string();
+        }
+        self.emit(
+            sink,
+            EventKind::McpCallArgumentsDelta { item_id: item_id.clone(), output_index, delta: arguments.to_string() },
+        );
+        self.emit(sink, EventKind::McpCallArgumentsDone { item_id, output_index, arguments: arguments.to_string() });
+        h
+    }
+
+    /// The `mcp_call` item behind a handle.
+    pub fn mcp_call(&self, h: ItemHandle) -> Option<&McpCallItem> {
+        match self.response.output.get(h.0) {
+            Some(Item::McpCall(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Closes an open `mcp_call` with the tool's output (`response.mcp_call.completed`) or error
+    /// (`.failed`), then `output_item.done`.
+    pub fn finish_mcp_call(&mut self, sink: &mut dyn EventSink, h: ItemHandle, result: Result<String, String>) {
+        let Some(pos) = self.open.iter().position(|o| *o == h) else {
+            return;
+        };
+        self.open.remove(pos);
+        let item_id = self.item_id(h);
+        let Some(Item::McpCall(call)) = self.response.output.get_mut(h.0) else {
+            return;
+        };
+        let failed = result.is_err();
+        match result {
+            Ok(output) => {
+                call.output = Some(output);
+                call.status = Some(ItemStatus::Completed);
+            }
+            Err(error) => {
+                call.error = Some(error);
+                call.status = Some(ItemStatus::Failed);
+            }
+        }
+        let done = Item::McpCall(call.clone());
+        let output_index = h.0;
+        self.emit(
+            sink,
+            if failed {
+                EventKind::McpCallFailed { item_id, output_index }
+            } else {
+                EventKind::McpCallCompleted { item_id, output_index }
+            },
+        );
+        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+    }
+
     /// Closes an open item with `status`, emitting its `done` events.
     pub fn finish(&mut self, sink: &mut dyn EventSink, h: ItemHandle, status: ItemStatus) {
         let Some(pos) = self.open.iter().position(|o| *o == h) else {
@@ -280,6 +420,7 @@ impl ResponseWriter {
                     events.push(EventKind::ReasoningSummaryPartDone { item_id, output_index, summary_index: 0, part });
                 }
             }
+            Item::McpCall(c) => c.status = Some(status),
             Item::FunctionCall(f) => {
                 f.status = Some(status);
                 events.push(EventKind::FunctionCallArgumentsDone {
