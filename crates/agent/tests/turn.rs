@@ -290,3 +290,166 @@ async fn gated_calls_wait_for_approval_and_run_once_approved() {
     let Item::FunctionCallOutput(o) = &denied.output[0] else { panic!() };
     assert_eq!(o.output, json!("Error: the user denied this tool call: not today"));
 }
+
+/// A request `mcp` server `calc` with `add` (free) and `rm` (approval-gated), combined with the
+/// function tools.
+struct McpTools;
+
+#[async_trait::async_trait]
+impl ToolSet for McpTools {
+    fn specs(&self) -> Vec<ToolSpec> {
+        ["add", "rm", "boom"]
+            .into_iter()
+            .map(|n| ToolSpec {
+                name: n.into(),
+                description: String::new(),
+                parameters: json!({}),
+                server_label: Some("calc".into()),
+            })
+            .collect()
+    }
+
+    async fn invoke(&self, _ctx: &RequestContext, call: &ToolCall) -> ToolOutcome {
+        match call.name.as_str() {
+            "add" => ToolOutcome::Output("5".into()),
+            "rm" => ToolOutcome::Output("removed".into()),
+            _ => ToolOutcome::Error("division by zero".into()),
+        }
+    }
+
+    fn approval_label(&self, call: &ToolCall) -> Option<String> {
+        (call.name == "rm").then(|| "calc".to_string())
+    }
+
+    fn mcp_target(&self, name: &str) -> Option<agenthost_agent::McpTarget> {
+        ["add", "rm", "boom"]
+            .contains(&name)
+            .then(|| agenthost_agent::McpTarget { server_label: "calc".into(), tool: format!("{name}_tool") })
+    }
+
+    fn mcp_name(&self, server_label: &str, tool: &str) -> Option<String> {
+        (server_label == "calc").then(|| tool.trim_end_matches("_tool").to_string())
+    }
+}
+
+#[tokio::test]
+async fn mcp_calls_are_mcp_call_items_with_their_event_order() {
+    let tools: Arc<dyn ToolSet> =
+        Arc::new(agenthost_agent::Combined::new(vec![Arc::new(FakeTools), Arc::new(McpTools)]));
+    let (events, response, _) = run(r#"call:add {"a":2,"b":3} call:boom call:echo"#, tools, Preflight::default()).await;
+    let names = types(&events);
+    assert_eq!(
+        &names[..16],
+        [
+            "response.created",
+            "response.in_progress",
+            // The function call streams as the model writes it; the mcp calls open when they run.
+            "response.output_item.added",
+            "response.function_call_arguments.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.mcp_call.in_progress",
+            "response.mcp_call_arguments.delta",
+            "response.mcp_call_arguments.done",
+            "response.output_item.added",
+            "response.mcp_call.in_progress",
+            "response.mcp_call_arguments.delta",
+            "response.mcp_call_arguments.done",
+            "response.mcp_call.completed",
+            "response.output_item.done",
+        ]
+    );
+    assert_eq!(
+        &names[16..20],
+        [
+            "response.mcp_call.failed",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.output_item.done"
+        ]
+    );
+    let kinds: Vec<&str> = response.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["function_call", "mcp_call", "mcp_call", "function_call_output", "message"]);
+    let Item::McpCall(add) = &response.output[1] else { panic!() };
+    assert_eq!(
+        (add.server_label.as_str(), add.name.as_str(), add.arguments.as_str()),
+        ("calc", "add_tool", r#"{"a":2,"b":3}"#)
+    );
+    assert_eq!((add.output.as_deref(), add.error.as_deref()), (Some("5"), None));
+    assert_eq!(add.status, Some(agenthost_responses::item::ItemStatus::Completed));
+    assert!(add.id.starts_with("mcp_"));
+    let Item::McpCall(boom) = &response.output[2] else { panic!() };
+    assert_eq!((boom.output.as_deref(), boom.error.as_deref()), (None, Some("division by zero")));
+    assert_eq!(boom.status, Some(agenthost_responses::item::ItemStatus::Failed));
+    // The model saw every result, by the names it called.
+    let Item::Message(m) = &response.output[4] else { panic!() };
+    assert_eq!(m.text(), "echo returned: echo {}\nadd returned: 5\nboom returned: Error: division by zero");
+    // The item's events carry its id and index.
+    let EventKind::McpCallCompleted { item_id, output_index } = &events[14].kind else { panic!() };
+    assert_eq!((item_id.as_str(), *output_index), (add.id.as_str(), 1));
+}
+
+#[tokio::test]
+async fn gated_mcp_calls_become_approval_requests_and_run_once_approved() {
+    let (_, first, _) = run(r#"call:rm {"path":"a"}"#, Arc::new(McpTools), Preflight::default()).await;
+    let kinds: Vec<&str> = first.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["mcp_approval_request"]);
+    let Item::McpApprovalRequest(req) = &first.output[0] else { panic!() };
+    assert_eq!(
+        (req.server_label.as_str(), req.name.as_str(), req.arguments.as_str()),
+        ("calc", "rm_tool", r#"{"path":"a"}"#)
+    );
+
+    let mut history = vec![Item::user_text(r#"call:rm {"path":"a"}"#)];
+    history.extend(first.output.iter().cloned());
+    let answer = |approve: bool| {
+        Item::McpApprovalResponse(agenthost_responses::item::McpApprovalResponseItem {
+            id: None,
+            approval_request_id: req.id.clone(),
+            approve,
+            reason: (!approve).then(|| "no".to_string()),
+        })
+    };
+    let approvals = agenthost_agent::approvals_from(&history, &[answer(true)]).unwrap();
+    assert_eq!(approvals[0].mcp_server.as_deref(), Some("calc"));
+    let mut input = history.clone();
+    input.push(answer(true));
+    let approved = run_mcp_approvals(input, approvals).await;
+    let kinds: Vec<&str> = approved.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["mcp_call", "message"]);
+    let Item::McpCall(call) = &approved.output[0] else { panic!() };
+    assert_eq!((call.name.as_str(), call.output.as_deref()), ("rm_tool", Some("removed")));
+    assert_eq!(call.approval_request_id.as_deref(), Some(req.id.as_str()));
+    let Item::Message(m) = &approved.output[1] else { panic!() };
+    assert_eq!(m.text(), "rm returned: removed");
+
+    // Answered once, the request cannot be answered again.
+    let mut later = history.clone();
+    later.extend(approved.output.iter().cloned());
+    assert!(agenthost_agent::approvals_from(&later, &[answer(true)]).is_err());
+
+    let denials = agenthost_agent::approvals_from(&history, &[answer(false)]).unwrap();
+    let denied = run_mcp_approvals(history, denials).await;
+    let kinds: Vec<&str> = denied.output.iter().map(Item::type_name).collect();
+    assert_eq!(kinds, ["message"]);
+    let Item::Message(m) = &denied.output[0] else { panic!() };
+    assert_eq!(m.text(), "rm returned: Error: the user denied this tool call: no");
+}
+
+async fn run_mcp_approvals(input: Vec<Item>, approvals: Vec<agenthost_agent::Approval>) -> Response {
+    let rid = id::new_id(id::RESPONSE, None);
+    let mut writer = ResponseWriter::new(Response::new(rid.clone(), "m".into(), 0));
+    let mut events: Vec<StreamEvent> = Vec::new();
+    let turn = Turn {
+        ctx: RequestContext::local(rid),
+        model: Arc::new(ScriptedModel::default()),
+        tools: Arc::new(McpTools),
+        preflight: Preflight::default(),
+        approvals,
+        request: ModelRequest { input, ..Default::default() },
+        max_iterations: 4,
+    };
+    run_turn(turn, &mut writer, &mut events).await;
+    writer.into_response()
+}

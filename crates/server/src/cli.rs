@@ -256,4 +256,35 @@ pub struct ServeArgs {
     /// Most SSE streams open at once; beyond it 429 with Retry-After [default: 1024].
     #[arg(long, env = "AGENTHOST_MAX_OPEN_STREAMS", value_name = "N")]
     pub max_open_streams: Option<String>,
+
+    /// Request `mcp` tools by server_url: on, or off (only toolboxes) [default: on].
+    #[arg(long, env = "AGENTHOST_MCP_URL_TOOLS", value_name = "on|off")]
+    pub mcp_url_tools: Option<String>,
+
+    /// Comma list of host patterns request mcp servers must match (example.com, *.example.com)
+    /// [default: any public host].
+    #[arg(long, env = "AGENTHOST_MCP_ALLOWED_HOSTS", value_name = "HOSTS")]
+    pub mcp_allowed_hosts: Option<String>,
+
+    /// Let request mcp servers be on loopback/private networks and plain http (local use, tests)
+    /// [default: false].
+    #[arg(long, env = "AGENTHOST_MCP_ALLOW_PRIVATE_NETWORKS", value_name = "BOOL")]
+    pub mcp_allow_private_networks: Option<String>,
+
+    /// Comma list of CIDRs request mcp servers may never be in, even with private networks
+    /// allowed (the cluster's service and pod ranges).
+    #[arg(long, env = "AGENTHOST_MCP_DENIED_NETWORKS", value_name = "CIDRS")]
+    pub mcp_denied_networks: Option<String>,
+
+    /// Seconds one request mcp tool call may take [default: 60].
+    #[arg(long, env = "AGENTHOST_MCP_CALL_TIMEOUT", value_name = "SECONDS")]
+    pub mcp_call_timeout: Option<String>,
+
+    /// Seconds a pooled request mcp connection may stay unused [default: 300].
+    #[arg(long, env = "AGENTHOST_MCP_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub mcp_idle_timeout: Option<String>,
+
+    /// Most pooled request mcp connections (one per server URL and credentials) [default: 64].
+    #[arg(long, env = "AGENTHOST_MCP_MAX_CONNECTIONS", value_name = "N")]
+    pub mcp_max_connections: Option<String>,
 }

@@ -6,6 +6,7 @@
 //! against both.
 
 mod limits;
+pub mod mcp;
 mod model;
 mod read;
 mod store;
@@ -19,6 +20,7 @@ use agenthost_store::MemoryStoreConfig;
 use clap::ArgMatches;
 
 pub use self::limits::Limits;
+pub use self::mcp::McpSettings;
 pub use self::model::ModelSettings;
 use self::read::{Reader, non_negative, parse_port, positive, positive_secs, positive_usize};
 pub use self::store::StoreBackend;
@@ -155,6 +157,8 @@ pub struct Config {
     pub playground: bool,
     /// Edge limits: body timeout, concurrent runs and streams.
     pub limits: Limits,
+    /// Request `mcp` tools by URL: on/off, outbound safety, timeouts, pool.
+    pub mcp: McpSettings,
 }
 
 /// The trimmed value of `key`, if set and not blank.
@@ -229,6 +233,7 @@ impl Config {
             identity: agenthost_identity::IdentityVars::read(|k| env.get(k)),
             playground: r.parse(&args.playground, "playground", false, read::boolean)?,
             limits: Limits::read(&r, args)?,
+            mcp: McpSettings::read(&r, args)?,
         })
     }
 }

@@ -8,9 +8,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use agenthost_agent::{
-    Approval, ModelRequest, NoTools, Preflight, RequestContext, Turn, TurnEnd, UserKey, approvals_from, run_turn,
+    Approval, Combined, ModelRequest, NoTools, Preflight, RequestContext, ToolSet, Turn, TurnEnd, UserKey,
+    approvals_from, run_turn,
 };
+use agenthost_remote_mcp::ServerSpec;
 use agenthost_responses::{
     AgentReference, CreateRequest, Created, Item, Response, ResponseError, ResponseWriter, Role, id, unix_now,
 };
@@ -111,6 +115,9 @@ pub(crate) async fn read_body(
 struct Prepared {
     request: CreateRequest,
     markers: Vec<Marker>,
+    /// Request `mcp` servers by URL, and the lists reused from the previous response.
+    servers: Vec<ServerSpec>,
+    reused: HashMap<String, Vec<serde_json::Value>>,
     snapshot: Response,
     agent_name: String,
     session_id: String,
@@ -123,6 +130,7 @@ struct Prepared {
 
 async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequest) -> Result<Prepared, ApiError> {
     let markers = app.toolboxes.markers(&request.tools)?;
+    let servers = crate::mcp_tools::servers(app, &request).await?;
     let user = &platform.user;
     let hint = request.previous_response_id.as_deref().or(request.conversation.as_deref());
     let response_id = platform.response_id.clone().unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
@@ -142,6 +150,7 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
     {
         return Err(ApiError::MissingInput);
     }
+    let reused = crate::mcp_tools::reused_lists(app, user, &request, &servers, &history).await?;
     let input = resolve_references(app, user, request.input.clone(), &response_id).await?;
     let approvals = approvals_from(&history, &input)
         .map_err(|e| ApiError::UnknownApproval { message: e.message, index: e.index })?;
@@ -167,7 +176,19 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
     let mut model_input = history;
     model_input.extend(input.iter().cloned());
     let model_request = ModelRequest::from_request(&request, app.config.backend.instructions.as_deref(), model_input);
-    Ok(Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals, claim })
+    Ok(Prepared {
+        request,
+        markers,
+        servers,
+        reused,
+        snapshot,
+        agent_name,
+        session_id,
+        input,
+        model_request,
+        approvals,
+        claim,
+    })
 }
 
 /// The turn's history: the `previous_response_id` chain (which must exist for this user), or
@@ -225,8 +246,19 @@ async fn start(
     prepared: Prepared,
     permit: RunPermit,
 ) -> Result<Arc<Run>, ApiError> {
-    let Prepared { request, markers, snapshot, agent_name, session_id, input, model_request, approvals, claim } =
-        prepared;
+    let Prepared {
+        request,
+        markers,
+        servers,
+        reused,
+        snapshot,
+        agent_name,
+        session_id,
+        input,
+        model_request,
+        approvals,
+        claim,
+    } = prepared;
     let response_id = snapshot.id.clone();
     let run = Run::new(response_id.clone(), platform.user.clone(), request.background, request.stream);
     let mut writer = ResponseWriter::new(snapshot);
@@ -275,7 +307,17 @@ async fn start(
         request: model_request,
         max_iterations: app.config.max_tool_iterations,
     };
-    let plan = Plan { turn, markers, input, store: request.store, span: span.clone(), claim, _permit: permit };
+    let plan = Plan {
+        turn,
+        markers,
+        servers,
+        reused,
+        input,
+        store: request.store,
+        span: span.clone(),
+        claim,
+        _permit: permit,
+    };
     let task = drive(app.clone(), run.clone(), writer, sink, plan);
     app.tracker.spawn(task.instrument(span).instrument(log_span.clone()));
     Ok(run)
@@ -304,6 +346,8 @@ async fn answer(app: &AppState, run: Arc<Run>, permit: Option<StreamPermit>) -> 
 struct Plan {
     turn: Turn,
     markers: Vec<Marker>,
+    servers: Vec<ServerSpec>,
+    reused: HashMap<String, Vec<serde_json::Value>>,
     input: Vec<Item>,
     store: bool,
     span: tracing::Span,
@@ -314,7 +358,7 @@ struct Plan {
 
 /// The run task: drives the turn, persists, then publishes the terminal event.
 async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
-    let Plan { mut turn, markers, input, store, span, claim, _permit } = plan;
+    let Plan { mut turn, markers, servers, reused, input, store, span, claim, _permit } = plan;
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
@@ -322,7 +366,15 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
         // Toolbox resolution may list a toolbox for this user; it runs inside the response's
         // deadline and cancellation, after `response.created` has gone out.
         let (tools, preflight) = app.toolboxes.resolve(&turn.ctx, &markers).await;
-        turn.tools = tools;
+        turn.tools = if servers.is_empty() {
+            tools
+        } else {
+            // Request `mcp` servers are listed in the response (`mcp_list_tools` items); their
+            // tools' names avoid the toolboxes'.
+            let taken = tools.specs().into_iter().map(|s| s.name).collect();
+            let remote = app.remote_mcp.resolve(&turn.ctx, servers, &reused, &taken, &mut writer, &mut sink).await;
+            Arc::new(Combined::new(vec![tools, Arc::new(remote)]))
+        };
         turn.preflight = preflight;
         run_turn(turn, &mut writer, &mut sink).await
     };

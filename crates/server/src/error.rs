@@ -115,6 +115,23 @@ pub enum ApiError {
     /// A hosted request without a call id (§2.3).
     #[error("Unsupported responses protocol version. This agent requires responses protocol v2.0.0")]
     UnsupportedProtocol,
+    /// A request `mcp` tool is malformed.
+    #[error("{}", .0.message)]
+    McpTool(agenthost_remote_mcp::SpecError),
+    /// A request `mcp` tool's `server_url` may not be reached (outbound safety).
+    #[error("{message}")]
+    McpUrlForbidden {
+        /// Names the rule and the host.
+        message: String,
+        /// `$.tools[i].server_url`.
+        param: String,
+    },
+    /// Request `mcp` tools by URL are switched off (`AGENTHOST_MCP_URL_TOOLS=off`).
+    #[error("This server does not take 'mcp' tools by server_url; use a toolbox (foundry-toolbox://<name>).")]
+    McpUrlToolsDisabled {
+        /// `$.tools[i].server_url`.
+        param: String,
+    },
     /// A hosted request with a call id but no user id.
     #[error("The hosted platform sent no x-agent-user-id; responses cannot be partitioned by user.")]
     MissingUserId,
@@ -210,6 +227,9 @@ impl ApiError {
             ApiError::MissingUserId => Class(BAD, INVALID, "missing_user_id", Platform),
             ApiError::Request(e) => Class(BAD, INVALID, e.code, User),
             ApiError::Marker(e) => Class(BAD, INVALID, e.code, User),
+            ApiError::McpTool(_) => Class(BAD, INVALID, "invalid_mcp_tool", User),
+            ApiError::McpUrlForbidden { .. } => Class(BAD, INVALID, "mcp_server_url_forbidden", User),
+            ApiError::McpUrlToolsDisabled { .. } => Class(BAD, INVALID, "mcp_url_tools_disabled", User),
             ApiError::Store(StoreError::Unavailable(_)) => {
                 Class(StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable", Platform)
             }
@@ -231,6 +251,8 @@ impl ApiError {
             ApiError::MissingInput => Some("input".into()),
             ApiError::Request(e) => e.param.clone(),
             ApiError::Marker(e) => Some(e.param.clone()),
+            ApiError::McpTool(e) => Some(e.param.clone()),
+            ApiError::McpUrlForbidden { param, .. } | ApiError::McpUrlToolsDisabled { param } => Some(param.clone()),
             ApiError::InvalidPlatformHeader { name, .. } => Some((*name).into()),
             _ => None,
         }

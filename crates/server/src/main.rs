@@ -12,6 +12,7 @@ mod env;
 mod error;
 mod health;
 mod limits;
+mod mcp_tools;
 mod metrics;
 mod platform;
 mod playground;

@@ -38,6 +38,7 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
     let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
     let model = build_model(&config)?;
     let toolboxes = build_toolboxes(&config, toolbox_token, telemetry.clone())?;
+    let remote_mcp = build_remote_mcp(&config)?;
     metrics.register_toolboxes(toolboxes.readiness().toolboxes.iter().map(|t| t.name.as_str()));
     let (store, durable, store_health): (Arc<dyn ResponseStore>, _, _) = match &config.store_backend {
         StoreBackend::Memory => {
@@ -54,6 +55,7 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
         store_health,
         model,
         toolboxes,
+        remote_mcp,
         runs: Runs::default(),
         health: Health::default(),
         metrics,
@@ -95,6 +97,9 @@ pub enum StartupError {
     /// The store cannot be set up.
     #[error("store (AGENTHOST_STORE): {0}")]
     Store(agenthost_store::StoreError),
+    /// The HTTP client of request `mcp` servers cannot be built.
+    #[error("request mcp client: {0}")]
+    McpClient(String),
     /// The toolbox settings are inconsistent.
     #[error("toolboxes: {0}")]
     Toolboxes(#[from] agenthost_toolbox::ToolboxConfigError),
@@ -135,6 +140,19 @@ fn build_model(config: &Config) -> Result<Arc<dyn Model>, StartupError> {
     mc.idle_timeout = m.timeout;
     mc.max_retries = m.max_retries;
     Ok(agenthost_model::build(mc)?)
+}
+
+/// The pool of request `mcp` servers, whose HTTP client carries the outbound-safety guard: every
+/// address a host resolves to is checked when connecting, redirects are checked, no proxy.
+fn build_remote_mcp(config: &Config) -> Result<agenthost_remote_mcp::RemoteMcp, StartupError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pool = &config.mcp.pool;
+    let builder = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .connect_timeout(pool.connect_timeout)
+        .pool_idle_timeout(pool.idle_timeout);
+    let client = config.mcp.egress.guard(builder).build().map_err(|e| StartupError::McpClient(e.to_string()))?;
+    Ok(agenthost_remote_mcp::RemoteMcp::new(agenthost_remote_mcp::Pool::new(client, pool.clone())))
 }
 
 fn build_toolboxes(
@@ -252,6 +270,7 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         task.abort();
     }
     app.toolboxes.shutdown().await;
+    app.remote_mcp.pool().close().await;
     stop_listening.cancel();
     let _ = tokio::time::timeout(FINAL_GRACE, async {
         let _ = api_server.await;

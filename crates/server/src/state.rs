@@ -22,6 +22,8 @@ pub struct App {
     pub model: Arc<dyn Model>,
     /// Toolboxes: the agent's tools, per request and per user.
     pub toolboxes: Arc<Toolboxes>,
+    /// Request `mcp` servers by URL: their connection pool.
+    pub remote_mcp: agenthost_remote_mcp::RemoteMcp,
     /// Live runs.
     pub runs: Runs,
     /// Probe state.
