@@ -261,12 +261,8 @@ async fn stream_step(
                     }
                     writer.finish(sink, h, ItemStatus::Completed);
                 }
-                Some(Found::Mcp(call)) => {
-                    if call.arguments.is_empty() {
-                        call.arguments = arguments;
-                    }
-                }
-                None => {}
+                Some(Found::Mcp(call)) if call.arguments.is_empty() => call.arguments = arguments,
+                Some(Found::Mcp(_)) | None => {}
             },
             ModelEvent::Usage(u) => record.usage.get_or_insert_with(Usage::default).add(&u),
         }

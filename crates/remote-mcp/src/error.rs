@@ -1,6 +1,7 @@
 //! What can go wrong talking to a request `mcp` server, in words the user can act on.
 
 use std::error::Error as _;
+use std::time::Duration;
 
 use rmcp::ServiceError;
 use rmcp::service::ClientInitializeError;
@@ -24,9 +25,9 @@ pub enum McpError {
     /// The server could not be reached (refused address, DNS, TLS, connection).
     #[error("could not connect: {0}")]
     Connect(String),
-    /// The operation did not finish within its deadline.
-    #[error("timed out after {0} s")]
-    Timeout(u64),
+    /// The operation did not finish within its deadline (how long it was given, when known).
+    #[error("{}", timeout_message(*.0))]
+    Timeout(Duration),
     /// The request was cancelled.
     #[error("cancelled")]
     Cancelled,
@@ -44,6 +45,10 @@ pub enum McpError {
     /// The server broke the protocol or the connection.
     #[error("{0}")]
     Protocol(String),
+}
+
+fn timeout_message(after: Duration) -> String {
+    if after.is_zero() { "timed out".to_string() } else { format!("timed out after {after:?}") }
 }
 
 fn auth_message(status: u16, metadata: Option<&str>, had_credentials: bool) -> String {
@@ -80,7 +85,7 @@ impl McpError {
             }
             ServiceError::TransportSend(dte) => from_transport(dte, had_credentials),
             ServiceError::TransportClosed => McpError::Protocol("the connection closed".into()),
-            ServiceError::Timeout { timeout } => McpError::Timeout(timeout.as_secs()),
+            ServiceError::Timeout { timeout } => McpError::Timeout(*timeout),
             ServiceError::Cancelled { .. } => McpError::Cancelled,
             other => McpError::Protocol(other.to_string()),
         }
@@ -130,7 +135,7 @@ fn from_transport(dte: &DynamicTransportError, had_credentials: bool) -> McpErro
         },
         StreamableHttpError::SessionExpired => McpError::Http(404),
         StreamableHttpError::SessionRecoveryTimeout | StreamableHttpError::ControlRequestTimeout => {
-            McpError::Timeout(0)
+            McpError::Timeout(Duration::ZERO)
         }
         other => McpError::Protocol(other.to_string()),
     }
@@ -161,7 +166,7 @@ pub fn from_reqwest(e: &reqwest::Error) -> McpError {
     }
     let detail = if causes.is_empty() { "request failed".to_string() } else { causes.join(": ") };
     if e.is_timeout() {
-        McpError::Timeout(0)
+        McpError::Timeout(Duration::ZERO)
     } else if e.is_connect() || e.is_redirect() || e.is_builder() {
         McpError::Connect(detail)
     } else if let Some(code) = e.status() {

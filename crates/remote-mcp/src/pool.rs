@@ -191,7 +191,7 @@ impl Pool {
         let had_credentials = !spec.credentials.headers.is_empty();
         let key = Key { url: spec.url.clone(), credentials: spec.credentials.clone() };
         let conn = self.conn(&key, cancel, deadline).await?;
-        let timeout = deadline.saturating_duration_since(Instant::now()).as_secs();
+        let timeout = deadline.saturating_duration_since(Instant::now());
         let sent = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(McpError::Cancelled),
@@ -249,7 +249,7 @@ impl Pool {
             Join::Ready(conn) => return conn,
             Join::Wait { flight, .. } => flight,
         };
-        let timeout = deadline.saturating_duration_since(Instant::now()).as_secs();
+        let timeout = deadline.saturating_duration_since(Instant::now());
         tokio::select! {
             biased;
             () = cancel.cancelled() => Err(McpError::Cancelled),
@@ -290,7 +290,7 @@ impl Pool {
             let transport = StreamableHttpClientTransport::with_client(this.client.clone(), config);
             let connect = serve_client(this.info.clone(), transport);
             let running = match tokio::time::timeout(this.settings.connect_timeout, connect).await {
-                Err(_) => return Err(McpError::Timeout(this.settings.connect_timeout.as_secs())),
+                Err(_) => return Err(McpError::Timeout(this.settings.connect_timeout)),
                 Ok(Err(e)) => return Err(McpError::from_initialize(&e, had_credentials)),
                 Ok(Ok(running)) => running,
             };

@@ -348,7 +348,7 @@ mod tests {
             ),
         ];
         for (tool, param) in cases {
-            let err = parse(&[tool.clone()]).unwrap_err();
+            let err = parse(std::slice::from_ref(&tool)).unwrap_err();
             assert_eq!(err.param, param, "{tool}");
         }
         let dup = parse(&[
