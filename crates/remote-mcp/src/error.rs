@@ -112,7 +112,15 @@ impl McpError {
     }
 }
 
+/// Why the older HTTP+SSE transport failed (its `Transport::Error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LegacySseError(pub McpError);
+
 fn from_transport(dte: &DynamicTransportError, had_credentials: bool) -> McpError {
+    if let Some(LegacySseError(e)) = dte.error.downcast_ref::<LegacySseError>() {
+        return e.clone();
+    }
     let Some(error) = dte.error.downcast_ref::<StreamableHttpError<reqwest::Error>>() else {
         return McpError::Protocol(dte.error.to_string());
     };

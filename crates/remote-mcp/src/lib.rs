@@ -9,6 +9,7 @@
 //! they are part of the pool key in memory, and never in an item, a log line or the model's input.
 
 pub mod error;
+pub mod legacy_sse;
 pub mod pool;
 pub mod render;
 pub mod spec;

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::McpError;
+use crate::legacy_sse::LegacySse;
 use crate::spec::{Credentials, ServerSpec};
 
 /// Most pages of one `tools/list`.
@@ -284,15 +285,18 @@ impl Pool {
     fn open(self: &Arc<Self>, key: Key) -> impl Future<Output = Result<Arc<Conn>, McpError>> + Send + 'static + use<> {
         let this = Arc::clone(self);
         async move {
-            let had_credentials = !key.credentials.headers.is_empty();
-            let headers = key.credentials.headers.iter().cloned().collect::<HashMap<_, _>>();
-            let config = StreamableHttpClientTransportConfig::with_uri(key.url.as_str()).custom_headers(headers);
-            let transport = StreamableHttpClientTransport::with_client(this.client.clone(), config);
-            let connect = serve_client(this.info.clone(), transport);
-            let running = match tokio::time::timeout(this.settings.connect_timeout, connect).await {
-                Err(_) => return Err(McpError::Timeout(this.settings.connect_timeout)),
-                Ok(Err(e)) => return Err(McpError::from_initialize(&e, had_credentials)),
-                Ok(Ok(running)) => running,
+            // A URL ending in `/sse` is the older HTTP+SSE transport by convention; otherwise
+            // Streamable HTTP, falling back to HTTP+SSE when the server refuses the POST with a
+            // 4xx, as the MCP specification's backwards-compatibility rule says.
+            let running = if key.url.trim_end_matches('/').ends_with("/sse") {
+                this.open_legacy(&key).await?
+            } else {
+                match this.open_streamable(&key).await {
+                    Err(McpError::Http(status)) if (400..500).contains(&status) && ![408, 429].contains(&status) => {
+                        this.open_legacy(&key).await?
+                    }
+                    other => other?,
+                }
             };
             // A list must come from the server, never from rmcp's cache.
             running.peer().set_response_cache_config(ClientCacheConfig::disabled()).await;
@@ -300,6 +304,32 @@ impl Pool {
             let evicted = this.insert(key, conn.clone());
             close_all(evicted);
             Ok(conn)
+        }
+    }
+
+    async fn open_streamable(&self, key: &Key) -> Result<RunningService<RoleClient, ClientConfig>, McpError> {
+        let had_credentials = !key.credentials.headers.is_empty();
+        let headers = key.credentials.headers.iter().cloned().collect::<HashMap<_, _>>();
+        let config = StreamableHttpClientTransportConfig::with_uri(key.url.as_str()).custom_headers(headers);
+        let transport = StreamableHttpClientTransport::with_client(self.client.clone(), config);
+        let connect = serve_client(self.info.clone(), transport);
+        match tokio::time::timeout(self.settings.connect_timeout, connect).await {
+            Err(_) => Err(McpError::Timeout(self.settings.connect_timeout)),
+            Ok(Err(e)) => Err(McpError::from_initialize(&e, had_credentials)),
+            Ok(Ok(running)) => Ok(running),
+        }
+    }
+
+    async fn open_legacy(&self, key: &Key) -> Result<RunningService<RoleClient, ClientConfig>, McpError> {
+        let had_credentials = !key.credentials.headers.is_empty();
+        let timeout = self.settings.connect_timeout;
+        let started = Instant::now();
+        let transport = LegacySse::connect(self.client.clone(), &key.url, &key.credentials.headers, timeout).await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, serve_client(self.info.clone(), transport)).await {
+            Err(_) => Err(McpError::Timeout(timeout)),
+            Ok(Err(e)) => Err(McpError::from_initialize(&e, had_credentials)),
+            Ok(Ok(running)) => Ok(running),
         }
     }
 
