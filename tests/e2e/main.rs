@@ -14,6 +14,8 @@ mod hostile;
 mod lifecycle;
 /// Edge limits: platform header lengths, body deadline, run and stream caps.
 mod limits;
+/// Request `mcp` tools by server_url: items, events, approvals, secrets, outbound safety.
+mod mcp_url;
 /// A real model backend (the mock OpenAI-compatible server): streaming, tools, faults, auth.
 mod model;
 /// Platform headers, hosted mode (501), route prefix, response id override.
