@@ -1,9 +1,10 @@
 """Interoperability check: the official `openai` Python package against a running agenthost.
 
-Usage: interop-openai.py BASE_URL   (e.g. http://127.0.0.1:18088)
+Usage: interop-openai.py BASE_URL [MCP_URL]   (e.g. http://127.0.0.1:18088 http://127.0.0.1:9000/toolboxes/demo/mcp)
 
 It creates responses non-streaming, streaming (through the SDK's typed event parser, which must
-accept every event), with a tool call, in background mode, reads one back, and drives the Conversations API; any mismatch
+accept every event), with a tool call, in background mode, reads one back, drives the Conversations API and, given an MCP
+server URL, uses it as an OpenAI `mcp` tool (mcp_list_tools, mcp_call, approvals); any mismatch
 raises and exits non-zero.
 """
 
@@ -13,7 +14,7 @@ import openai
 from openai import OpenAI
 
 
-def main(base: str) -> None:
+def main(base: str, mcp_url: str | None) -> None:
     client = OpenAI(base_url=base, api_key="unused", max_retries=0)
 
     r = client.responses.create(model="hosted-agent", input="hello from the sdk")
@@ -63,6 +64,8 @@ def main(base: str) -> None:
         assert e.body["param"] == "$.previous_response_id", e.body
 
     conversations(client)
+    if mcp_url:
+        mcp_tools(client, mcp_url)
 
     print(f"interop: openai {openai.__version__}: {len(types)} streamed events parsed; all checks passed")
 
@@ -101,5 +104,52 @@ def conversations(client: OpenAI) -> None:
         pass
 
 
+def mcp_tools(client: OpenAI, url: str) -> None:
+    """An OpenAI `mcp` tool by URL: every event and item must parse as the SDK's own types."""
+    tool = {"type": "mcp", "server_label": "demo", "server_url": url, "require_approval": "never"}
+    events = list(client.responses.create(model="hosted-agent", input='call:echo {"text": "mcp"}', tools=[tool], stream=True))
+    for event in events:
+        assert not isinstance(event, dict), event
+    kinds = [e.type for e in events]
+    for expected in (
+        "response.mcp_list_tools.in_progress",
+        "response.mcp_list_tools.completed",
+        "response.mcp_call.in_progress",
+        "response.mcp_call_arguments.delta",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.completed",
+    ):
+        assert expected in kinds, (expected, kinds)
+    done = events[-1].response
+    assert [o.type for o in done.output] == ["mcp_list_tools", "mcp_call", "message"], done.output
+    listed, call = done.output[0], done.output[1]
+    assert type(listed).__name__ == "McpListTools" and [t.name for t in listed.tools] == ["echo", "send_email"], listed
+    assert type(call).__name__ == "McpCall" and call.name == "echo" and call.output == "mcp", call
+    assert done.output_text == "echo returned: mcp", done.output_text
+
+    gated = dict(tool, require_approval="always")
+    first = client.responses.create(model="hosted-agent", input='call:echo {"text": "ok"}', tools=[gated])
+    request = first.output[1]
+    assert type(request).__name__ == "McpApprovalRequest" and request.name == "echo", request
+    second = client.responses.create(
+        model="hosted-agent",
+        previous_response_id=first.id,
+        tools=[gated],
+        input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}],
+    )
+    assert [o.type for o in second.output] == ["mcp_call", "message"], second.output
+    assert second.output[0].approval_request_id == request.id and second.output[0].output == "ok", second.output[0]
+
+    try:
+        client.responses.create(
+            model="hosted-agent",
+            input="x",
+            tools=[{"type": "mcp", "server_label": "meta", "server_url": "http://169.254.169.254/latest"}],
+        )
+        raise AssertionError("a link-local server_url was accepted")
+    except openai.BadRequestError as e:
+        assert e.body["code"] == "mcp_server_url_forbidden", e.body
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

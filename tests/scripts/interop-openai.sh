@@ -13,8 +13,18 @@ fi
 port=$(freeport)
 mport=$(freeport)
 log=$(mktemp)
-AGENTHOST_HOST=127.0.0.1 PORT=$port AGENTHOST_METRICS_PORT=$mport "$bin" serve >"$log" 2>&1 &
+# An MCP server for the `mcp` tool checks: the mock proxy's demo toolbox is MCP over HTTP.
+proxy_bin=$(dirname "$bin")/agenthost-mock-proxy
+pport=$(freeport)
+"$proxy_bin" --listen "127.0.0.1:$pport" >/dev/null 2>&1 &
+ppid=$!
+# Private networks are allowed (the MCP server is on loopback); the metadata range is denied
+# explicitly, which the script's refusal check relies on.
+AGENTHOST_HOST=127.0.0.1 PORT=$port AGENTHOST_METRICS_PORT=$mport AGENTHOST_MCP_ALLOW_PRIVATE_NETWORKS=true \
+  AGENTHOST_MCP_DENIED_NETWORKS=169.254.0.0/16 "$bin" serve >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $pid $ppid 2>/dev/null || true; rm -f "$log"' EXIT
 wait_ok "http://127.0.0.1:$port/readiness" || { cat "$log"; exit 1; }
-"$venv/bin/python" "$root/tests/scripts/interop-openai.py" "http://127.0.0.1:$port" || { cat "$log"; exit 1; }
+wait_ok "http://127.0.0.1:$pport/_mock/state" || exit 1
+"$venv/bin/python" "$root/tests/scripts/interop-openai.py" "http://127.0.0.1:$port" \
+  "http://127.0.0.1:$pport/toolboxes/demo/mcp" || { cat "$log"; exit 1; }
