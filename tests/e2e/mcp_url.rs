@@ -75,7 +75,8 @@ async fn a_call_is_an_mcp_call_item_and_secrets_stay_with_the_server() {
 async fn streaming_follows_openai_event_order() {
     let proxy = MockProxy::start(demo_scenario()).await.unwrap();
     let s = Server::start(&[PRIVATE_OK]).await;
-    let body = json!({"input": r#"call:echo {"text":"yo"}"#, "stream": true, "tools": [demo_tool(&proxy, json!("never"))]});
+    let body =
+        json!({"input": r#"call:echo {"text":"yo"}"#, "stream": true, "tools": [demo_tool(&proxy, json!("never"))]});
     let (events, _) = read_events(s.sse("/responses", Some(&body), &[]).await).await;
     assert_well_formed(&events);
     let all = names(&events);
@@ -100,7 +101,10 @@ async fn streaming_follows_openai_event_order() {
     );
     assert_eq!(all.last(), Some(&"response.completed"));
     let added = &events[6].data["item"];
-    assert_eq!((&added["type"], &added["status"], &added["arguments"]), (&json!("mcp_call"), &json!("in_progress"), &json!("")));
+    assert_eq!(
+        (&added["type"], &added["status"], &added["arguments"]),
+        (&json!("mcp_call"), &json!("in_progress"), &json!(""))
+    );
     assert_eq!(events[8].data["delta"], r#"{"text":"yo"}"#);
     assert_eq!(events[9].data["arguments"], r#"{"text":"yo"}"#);
     assert_eq!(events[11].data["item"]["output"], "yo");
@@ -116,9 +120,14 @@ async fn approval_is_the_default_and_the_next_turn_reuses_the_list() {
     assert_eq!(first["status"], "completed");
     assert_eq!(types(&first), ["mcp_list_tools", "mcp_approval_request"]);
     let req = &first["output"][1];
-    assert_eq!((&req["server_label"], &req["name"], &req["arguments"]), (&json!("demo"), &json!("echo"), &json!(r#"{"text":"ok?"}"#)));
-    let calls = |p: &MockProxy| p.requests().iter().filter(|q| q.jsonrpc_method.as_deref() == Some("tools/call")).count();
-    let lists = |p: &MockProxy| p.requests().iter().filter(|q| q.jsonrpc_method.as_deref() == Some("tools/list")).count();
+    assert_eq!(
+        (&req["server_label"], &req["name"], &req["arguments"]),
+        (&json!("demo"), &json!("echo"), &json!(r#"{"text":"ok?"}"#))
+    );
+    let calls =
+        |p: &MockProxy| p.requests().iter().filter(|q| q.jsonrpc_method.as_deref() == Some("tools/call")).count();
+    let lists =
+        |p: &MockProxy| p.requests().iter().filter(|q| q.jsonrpc_method.as_deref() == Some("tools/list")).count();
     assert_eq!((calls(&proxy), lists(&proxy)), (0, 1), "nothing ran before approval");
 
     let answer = json!({"type": "mcp_approval_response", "approval_request_id": req["id"], "approve": true});
@@ -138,8 +147,10 @@ async fn approval_is_the_default_and_the_next_turn_reuses_the_list() {
 
     // A denial runs nothing and the model is told.
     let (_, _, third) = s.post(&json!({"input": r#"call:echo {"text":"no"}"#, "tools": tools}), &[]).await;
-    let deny = json!({"type": "mcp_approval_response", "approval_request_id": third["output"][1]["id"], "approve": false});
-    let (_, _, denied) = s.post(&json!({"previous_response_id": third["id"], "input": [deny], "tools": tools}), &[]).await;
+    let deny =
+        json!({"type": "mcp_approval_response", "approval_request_id": third["output"][1]["id"], "approve": false});
+    let (_, _, denied) =
+        s.post(&json!({"previous_response_id": third["id"], "input": [deny], "tools": tools}), &[]).await;
     assert_eq!(types(&denied), ["message"]);
     assert_eq!(denied["output"][0]["content"][0]["text"], "echo returned: Error: the user denied this tool call");
     assert_eq!(calls(&proxy), 1);
@@ -172,7 +183,8 @@ async fn outbound_safety_refuses_before_creation() {
     ];
     for (url, rule) in cases {
         let tool = json!({"type":"mcp","server_label":"x","server_url":url});
-        let (status, _, err) = s.post(&json!({"input": "hi", "tools": [json!({"type":"function","name":"f"}), tool]}), &[]).await;
+        let (status, _, err) =
+            s.post(&json!({"input": "hi", "tools": [json!({"type":"function","name":"f"}), tool]}), &[]).await;
         assert_eq!(status, 400, "{url}: {err}");
         assert_eq!(err["error"]["code"], "mcp_server_url_forbidden", "{url}");
         assert_eq!(err["error"]["param"], "$.tools[1].server_url");
@@ -186,7 +198,10 @@ async fn outbound_safety_refuses_before_creation() {
     let off = Server::start(&[("AGENTHOST_MCP_URL_TOOLS", "off")]).await;
     let tool = json!({"type":"mcp","server_label":"x","server_url":"https://mcp.example.com/mcp"});
     let (status, _, err) = off.post(&json!({"input": "hi", "tools": [tool]}), &[]).await;
-    assert_eq!((status, err["error"]["code"].as_str(), err["error"]["param"].as_str()), (400, Some("mcp_url_tools_disabled"), Some("$.tools[0].server_url")));
+    assert_eq!(
+        (status, err["error"]["code"].as_str(), err["error"]["param"].as_str()),
+        (400, Some("mcp_url_tools_disabled"), Some("$.tools[0].server_url"))
+    );
     // Toolbox markers are not URL tools.
     let marker = json!({"type":"mcp","server_label":"m","server_url":"foundry-toolbox://demo"});
     let (status, _, err) = off.post(&json!({"input": "hi", "tools": [marker]}), &[]).await;
@@ -203,11 +218,20 @@ async fn malformed_mcp_tools_are_400_with_the_field() {
     let s = Server::start(&[]).await;
     let bad = [
         (json!({"type":"mcp","server_url":"https://a.example/mcp"}), "$.tools[0].server_label"),
-        (json!({"type":"mcp","server_label":"a","server_url":"https://a.example/mcp","headers":{"accept":"x"}}), "$.tools[0].headers.accept"),
-        (json!({"type":"mcp","server_label":"a","server_url":"https://a.example/mcp","require_approval":"maybe"}), "$.tools[0].require_approval"),
+        (
+            json!({"type":"mcp","server_label":"a","server_url":"https://a.example/mcp","headers":{"accept":"x"}}),
+            "$.tools[0].headers.accept",
+        ),
+        (
+            json!({"type":"mcp","server_label":"a","server_url":"https://a.example/mcp","require_approval":"maybe"}),
+            "$.tools[0].require_approval",
+        ),
     ];
     for (tool, param) in bad {
         let (status, _, err) = s.post(&json!({"input": "hi", "tools": [tool]}), &[]).await;
-        assert_eq!((status, err["error"]["code"].as_str(), err["error"]["param"].as_str()), (400, Some("invalid_mcp_tool"), Some(param)));
+        assert_eq!(
+            (status, err["error"]["code"].as_str(), err["error"]["param"].as_str()),
+            (400, Some("invalid_mcp_tool"), Some(param))
+        );
     }
 }
