@@ -3,8 +3,24 @@
 //! the outbound-safety refusals. (Real third-party servers: `real_mcp`.)
 
 use agenthost_e2e::{Server, as_user, assert_well_formed, names, pairs, read_events};
-use agenthost_mock_proxy::{MockProxy, demo_scenario};
+use agenthost_mock_proxy::{Auth, Behaviour, MockProxy, Mode, Scenario, SourceSpec, ToolSpec, ToolboxSpec};
 use serde_json::{Value, json};
+
+/// An MCP server (the mock proxy's toolbox endpoint) with `echo` and a failing `fail`.
+async fn mcp_server() -> MockProxy {
+    let echo = ToolSpec::echo("echo").with_description("Echoes its `text` argument back.").with_schema(json!({
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"]
+    }));
+    let fail = ToolSpec::new("fail", Behaviour::Error("it broke".into()));
+    let scenario = Scenario::new(Mode::Session).toolbox(
+        ToolboxSpec::new("demo")
+            .source(SourceSpec::new("echo", Auth::None).tool(echo))
+            .source(SourceSpec::new("fail", Auth::None).tool(fail)),
+    );
+    MockProxy::start(scenario).await.unwrap()
+}
 
 const PRIVATE_OK: (&str, &str) = ("AGENTHOST_MCP_ALLOW_PRIVATE_NETWORKS", "true");
 
@@ -26,28 +42,28 @@ fn demo_tool(proxy: &MockProxy, approval: Value) -> Value {
 
 #[tokio::test]
 async fn a_call_is_an_mcp_call_item_and_secrets_stay_with_the_server() {
-    let proxy = MockProxy::start(demo_scenario()).await.unwrap();
+    let proxy = mcp_server().await;
     let s = Server::start(&[PRIVATE_OK]).await;
     let body = json!({"input": r#"call:echo {"text":"hi"}"#, "tools": [demo_tool(&proxy, json!("never"))]});
     let (status, _, r) = s.post(&body, &pairs(&as_user("alice", 1))).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["status"], "completed");
-    assert_eq!(types(&r), ["mcp_list_tools", "mcp_call", "message"]);
+    assert_eq!(types(&r), ["mcp_list_tools", "mcp_call", "message"], "{r}");
     let list = &r["output"][0];
     assert_eq!(list["server_label"], "demo");
     let listed: Vec<&str> = list["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(listed, ["echo", "send_email"]);
+    assert_eq!(listed, ["echo", "fail"]);
     assert_eq!(list["tools"][0]["description"], "Echoes its `text` argument back.");
     assert_eq!(list["tools"][0]["input_schema"]["required"], json!(["text"]));
     assert!(list["id"].as_str().unwrap().starts_with("mcpl_"));
     let call = &r["output"][1];
     assert_eq!(
         (&call["server_label"], &call["name"], &call["arguments"], &call["output"], &call["status"]),
-        (&json!("demo"), &json!("echo"), &json!(r#"{"text":"hi"}"#), &json!("hi"), &json!("completed"))
+        (&json!("demo"), &json!("echo"), &json!(r#"{"text":"hi"}"#), &json!("echo: hi"), &json!("completed"))
     );
     assert!(call["id"].as_str().unwrap().starts_with("mcp_"));
     assert!(call.get("error").is_none());
-    assert_eq!(r["output"][2]["content"][0]["text"], "echo returned: hi");
+    assert_eq!(r["output"][2]["content"][0]["text"], "echo returned: echo: hi");
 
     // The echoed tool has no credentials, here and in the stored response.
     let echoed = &r["tools"][0];
@@ -73,7 +89,7 @@ async fn a_call_is_an_mcp_call_item_and_secrets_stay_with_the_server() {
 
 #[tokio::test]
 async fn streaming_follows_openai_event_order() {
-    let proxy = MockProxy::start(demo_scenario()).await.unwrap();
+    let proxy = mcp_server().await;
     let s = Server::start(&[PRIVATE_OK]).await;
     let body =
         json!({"input": r#"call:echo {"text":"yo"}"#, "stream": true, "tools": [demo_tool(&proxy, json!("never"))]});
@@ -107,13 +123,13 @@ async fn streaming_follows_openai_event_order() {
     );
     assert_eq!(events[8].data["delta"], r#"{"text":"yo"}"#);
     assert_eq!(events[9].data["arguments"], r#"{"text":"yo"}"#);
-    assert_eq!(events[11].data["item"]["output"], "yo");
+    assert_eq!(events[11].data["item"]["output"], "echo: yo");
     assert_eq!(events[10].data["item_id"], events[11].data["item"]["id"]);
 }
 
 #[tokio::test]
 async fn approval_is_the_default_and_the_next_turn_reuses_the_list() {
-    let proxy = MockProxy::start(demo_scenario()).await.unwrap();
+    let proxy = mcp_server().await;
     let s = Server::start(&[PRIVATE_OK]).await;
     let tools = json!([demo_tool(&proxy, Value::Null)]);
     let (_, _, first) = s.post(&json!({"input": r#"call:echo {"text":"ok?"}"#, "tools": tools}), &[]).await;
@@ -136,8 +152,8 @@ async fn approval_is_the_default_and_the_next_turn_reuses_the_list() {
     assert_eq!(status, 200, "{second}");
     assert_eq!(types(&second), ["mcp_call", "message"]);
     let call = &second["output"][0];
-    assert_eq!((&call["output"], &call["approval_request_id"]), (&json!("ok?"), &req["id"]));
-    assert_eq!(second["output"][1]["content"][0]["text"], "echo returned: ok?");
+    assert_eq!((&call["output"], &call["approval_request_id"]), (&json!("echo: ok?"), &req["id"]));
+    assert_eq!(second["output"][1]["content"][0]["text"], "echo returned: echo: ok?");
     assert_eq!((calls(&proxy), lists(&proxy)), (1, 1), "the list was reused, the call ran once");
 
     // The same approval cannot run the call twice.
@@ -234,4 +250,17 @@ async fn malformed_mcp_tools_are_400_with_the_field() {
             (400, Some("invalid_mcp_tool"), Some(param))
         );
     }
+}
+
+#[tokio::test]
+async fn a_tool_error_result_is_a_failed_call_with_its_text() {
+    let proxy = mcp_server().await;
+    let s = Server::start(&[PRIVATE_OK]).await;
+    let body = json!({"input": "call:fail", "tools": [demo_tool(&proxy, json!("never"))]});
+    let (_, _, r) = s.post(&body, &[]).await;
+    assert_eq!(types(&r), ["mcp_list_tools", "mcp_call", "message"], "{r}");
+    let call = &r["output"][1];
+    assert_eq!((&call["status"], &call["error"]), (&json!("failed"), &json!("it broke")));
+    assert!(call.get("output").is_none());
+    assert_eq!(r["output"][2]["content"][0]["text"], "fail returned: Error: it broke");
 }

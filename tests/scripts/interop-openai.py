@@ -123,9 +123,9 @@ def mcp_tools(client: OpenAI, url: str) -> None:
     done = events[-1].response
     assert [o.type for o in done.output] == ["mcp_list_tools", "mcp_call", "message"], done.output
     listed, call = done.output[0], done.output[1]
-    assert type(listed).__name__ == "McpListTools" and [t.name for t in listed.tools] == ["echo", "send_email"], listed
-    assert type(call).__name__ == "McpCall" and call.name == "echo" and call.output == "mcp", call
-    assert done.output_text == "echo returned: mcp", done.output_text
+    assert type(listed).__name__ == "McpListTools" and [t.name for t in listed.tools] == ["echo", "fail"], listed
+    assert type(call).__name__ == "McpCall" and call.name == "echo" and call.output == "echo: mcp", call
+    assert done.output_text == "echo returned: echo: mcp", done.output_text
 
     gated = dict(tool, require_approval="always")
     first = client.responses.create(model="hosted-agent", input='call:echo {"text": "ok"}', tools=[gated])
@@ -138,7 +138,7 @@ def mcp_tools(client: OpenAI, url: str) -> None:
         input=[{"type": "mcp_approval_response", "approval_request_id": request.id, "approve": True}],
     )
     assert [o.type for o in second.output] == ["mcp_call", "message"], second.output
-    assert second.output[0].approval_request_id == request.id and second.output[0].output == "ok", second.output[0]
+    assert second.output[0].approval_request_id == request.id and second.output[0].output == "echo: ok", second.output[0]
 
     try:
         client.responses.create(

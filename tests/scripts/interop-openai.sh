@@ -16,7 +16,7 @@ log=$(mktemp)
 # An MCP server for the `mcp` tool checks: the mock proxy's demo toolbox is MCP over HTTP.
 proxy_bin=$(dirname "$bin")/agenthost-mock-proxy
 pport=$(freeport)
-"$proxy_bin" --listen "127.0.0.1:$pport" >/dev/null 2>&1 &
+"$proxy_bin" --listen "127.0.0.1:$pport" --scenario "$root/tests/scripts/mcp-echo-scenario.toml" >/dev/null 2>&1 &
 ppid=$!
 # Private networks are allowed (the MCP server is on loopback); the metadata range is denied
 # explicitly, which the script's refusal check relies on.

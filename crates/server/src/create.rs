@@ -11,8 +11,8 @@ use std::time::Instant;
 use std::collections::HashMap;
 
 use agenthost_agent::{
-    Approval, Combined, ModelRequest, NoTools, Preflight, RequestContext, ToolSet, Turn, TurnEnd, UserKey,
-    approvals_from, run_turn,
+    Approval, Combined, ModelRequest, NoTools, Preflight, RequestContext, Turn, TurnEnd, UserKey, approvals_from,
+    run_turn,
 };
 use agenthost_remote_mcp::ServerSpec;
 use agenthost_responses::{

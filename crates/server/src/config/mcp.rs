@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use agenthost_egress::EgressPolicy;
+use agenthost_egress::{EgressPolicy, PolicyError};
 use agenthost_remote_mcp::Settings;
 
 use super::ConfigError;
@@ -34,11 +34,9 @@ impl McpSettings {
         let hosts = r.parse(&args.mcp_allowed_hosts, "mcp_allowed_hosts", Vec::new(), |v| Ok(comma_list(v)))?;
         let denied = r.parse(&args.mcp_denied_networks, "mcp_denied_networks", Vec::new(), |v| Ok(comma_list(v)))?;
         let egress = EgressPolicy::new(allow_private, &hosts, &denied).map_err(|e| {
-            // Name the setting whose value is wrong.
-            let (id, raw) = if denied.iter().any(|d| e.to_string().contains(d.as_str())) {
-                ("mcp_denied_networks", &args.mcp_denied_networks)
-            } else {
-                ("mcp_allowed_hosts", &args.mcp_allowed_hosts)
+            let (id, raw) = match &e {
+                PolicyError::InvalidNetwork(_) => ("mcp_denied_networks", &args.mcp_denied_networks),
+                PolicyError::InvalidHostPattern(_) => ("mcp_allowed_hosts", &args.mcp_allowed_hosts),
             };
             ConfigError { source_name: r.origin(id), value: raw.clone().unwrap_or_default(), reason: e.to_string() }
         })?;
