@@ -22,6 +22,8 @@ mod model;
 mod platform;
 /// Create a response: non-streaming and streaming outputs, event order, tool calls.
 mod protocol;
+/// Third-party MCP servers (FastMCP, server-everything) as request tools and as toolboxes.
+mod real_mcp;
 /// Several replicas on one PostgreSQL; an unreachable database; `serve --check`.
 mod replicas;
 /// Official client libraries (the openai npm package) against the real binary.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
+pub mod mcp_servers;
+
 /// Path of a workspace binary: `$AGENTHOST_BIN_DIR/<name>`, else the target dir of this build.
 pub fn binary(name: &str) -> PathBuf {
     if let Ok(dir) = std::env::var("AGENTHOST_BIN_DIR") {
