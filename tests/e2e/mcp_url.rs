@@ -264,3 +264,44 @@ async fn a_tool_error_result_is_a_failed_call_with_its_text() {
     assert!(call.get("output").is_none());
     assert_eq!(r["output"][2]["content"][0]["text"], "fail returned: Error: it broke");
 }
+
+#[tokio::test]
+async fn a_stateless_server_answering_plain_json_works_too() {
+    let scenario = Scenario::new(Mode::Stateless)
+        .toolbox(ToolboxSpec::new("demo").source(SourceSpec::new("echo", Auth::None).tool(ToolSpec::echo("echo"))));
+    let proxy = MockProxy::start(scenario).await.unwrap();
+    let s = Server::start(&[PRIVATE_OK]).await;
+    let body = json!({"input": r#"call:echo {"text":"json"}"#, "tools": [demo_tool(&proxy, json!("never"))]});
+    let (_, _, r) = s.post(&body, &[]).await;
+    assert_eq!(types(&r), ["mcp_list_tools", "mcp_call", "message"], "{r}");
+    assert_eq!(r["output"][1]["output"], "echo: json");
+    // No session: every request stood alone, and none carried a session id.
+    assert!(proxy.requests().iter().all(|q| q.header("mcp-session-id").is_none()));
+}
+
+#[tokio::test]
+async fn an_oauth_challenge_names_the_server_and_the_missing_authorization() {
+    // A server that wants an OAuth token (MCP authorization spec): 401 with resource metadata.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(
+                "www-authenticate",
+                r#"Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource""#,
+            )],
+            "",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let s = Server::start(&[PRIVATE_OK]).await;
+    let tool = json!({"type":"mcp","server_label":"crm","server_url":url,"require_approval":"never"});
+    let (status, _, r) = s.post(&json!({"input": "hi", "tools": [tool]}), &[]).await;
+    assert_eq!((status, &r["status"]), (200, &json!("completed")));
+    assert_eq!(types(&r), ["mcp_list_tools", "message"]);
+    assert_eq!(
+        r["output"][0]["error"],
+        "Could not list the tools of MCP server 'crm': the server requires authorization; give an OAuth access token in the tool's 'authorization' (HTTP 401; OAuth resource metadata at http://127.0.0.1/.well-known/oauth-protected-resource)"
+    );
+}
