@@ -447,3 +447,96 @@ async fn consent_items_are_kept_in_history() {
     let types: Vec<&str> = items["data"].as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["message", "oauth_consent_request", "message"]);
 }
+
+/// A per-user listing that meets one transient fault (503, with or without Retry-After, or a
+/// dropped connection) is retried within the turn: the user keeps the toolbox's tools.
+#[tokio::test]
+async fn a_transient_fault_on_a_users_listing_is_retried_within_the_turn() {
+    for fault in [
+        "http_statuses = [503]",
+        "http_statuses = [503]\n  retry_after = 1",
+        "http_statuses = [429]",
+        "drop_connection = 1",
+    ] {
+        let scenario = Scenario::from_toml_str(&format!(
+            r#"
+[[toolboxes]]
+name = "demo"
+  [[toolboxes.sources]]
+  name = "echo"
+    [[toolboxes.sources.tools]]
+    name = "echo"
+  [[toolboxes.sources]]
+  name = "send_email"
+  auth = "consent"
+    [[toolboxes.sources.tools]]
+    name = "send_email"
+    behaviour = {{ fixed = "sent" }}
+  [[toolboxes.faults]]
+  user = "alice"
+  methods = ["tools/list"]
+  {fault}
+"#
+        ))
+        .unwrap();
+        let proxy = MockProxy::start(scenario).await.unwrap();
+        proxy.grant("alice", "send_email");
+        let s = server_for(&proxy, "demo", &[]).await;
+        let (_, _, r) = s.post(&json!({"input": SEND}), &pairs(&as_user("alice", 1))).await;
+        assert_eq!(output_types(&r), ["function_call", "function_call_output", "message"], "{fault}: {r}");
+        assert_eq!(r["output"][1]["output"], "sent");
+        let lists = proxy
+            .requests()
+            .iter()
+            .filter(|q| q.user == "alice" && q.jsonrpc_method.as_deref() == Some("tools/list"))
+            .count();
+        assert_eq!(lists, 2, "{fault}: one failed listing, one retry");
+    }
+}
+
+/// When the retries run out, the turn reports the failure in words a user can act on, and the
+/// failure is not cached past the fault: the next turn lists again and has the tools.
+#[tokio::test]
+async fn a_listing_failure_does_not_outlive_its_fault() {
+    let scenario = Scenario::from_toml_str(
+        r#"
+[[toolboxes]]
+name = "demo"
+  [[toolboxes.sources]]
+  name = "echo"
+    [[toolboxes.sources.tools]]
+    name = "echo"
+  [[toolboxes.sources]]
+  name = "send_email"
+  auth = "consent"
+    [[toolboxes.sources.tools]]
+    name = "send_email"
+    behaviour = { fixed = "sent" }
+  [[toolboxes.faults]]
+  user = "alice"
+  methods = ["tools/list"]
+  http_statuses = [503, 503, 503]
+"#,
+    )
+    .unwrap();
+    let proxy = MockProxy::start(scenario).await.unwrap();
+    proxy.grant("alice", "send_email");
+    let s = server_for(&proxy, "demo", &[]).await;
+    let (_, _, first) = s.post(&json!({"input": SEND}), &pairs(&as_user("alice", 1))).await;
+    assert_eq!(output_types(&first)[0], "mcp_list_tools", "{first}");
+    assert_eq!(
+        first["output"][0]["error"],
+        "Toolbox 'demo' could not list its tools: the toolbox answered HTTP 503. It was retried; its tools are missing from this answer. Send the message again in a moment. [http_503]"
+    );
+    let lists = || {
+        proxy
+            .requests()
+            .iter()
+            .filter(|q| q.jsonrpc_method.as_deref() == Some("tools/list") && q.user == "alice")
+            .count()
+    };
+    assert_eq!(lists(), 3, "bounded: three attempts");
+    // The three statuses are spent: the fault is over, and the next turn lists again.
+    let (_, _, second) = s.post(&json!({"input": SEND}), &pairs(&as_user("alice", 2))).await;
+    assert_eq!(output_types(&second), ["function_call", "function_call_output", "message"], "{second}");
+}

@@ -81,6 +81,26 @@ impl ErrorClass {
     }
 
     /// Failures no user identity can fix: the toolbox becomes `Unhealthy`.
+    /// Failures that say nothing lasting about the toolbox (it was slow, unreachable or
+    /// overloaded): retried within the turn, never cached past it.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ErrorClass::Timeout | ErrorClass::Connect | ErrorClass::Network | ErrorClass::Closed)
+            || matches!(self, ErrorClass::Http(status) if *status == 429 || *status >= 500)
+    }
+
+    /// The `error` of an `mcp_list_tools` item: what failed, in words a user can act on, then
+    /// the stable class in brackets.
+    pub fn list_error_text(&self, toolbox: &str) -> String {
+        let advice = if self.is_transient() {
+            " It was retried; its tools are missing from this answer. Send the message again in a moment."
+        } else if self.is_permanent() {
+            " Ask the agent's operator to check the toolbox."
+        } else {
+            ""
+        };
+        format!("Toolbox '{toolbox}' could not list its tools: {}.{advice} [{}]", self.describe(), self.as_string())
+    }
+
     pub fn is_permanent(&self) -> bool {
         matches!(self, ErrorClass::NotFound | ErrorClass::InvalidName | ErrorClass::Config)
     }

@@ -9,8 +9,9 @@
 //!   share one listing; another user never waits on it. The listing runs as its own task (so it
 //!   finishes and is cached even if the first requester gives up); each waiter stops at its own
 //!   deadline or cancellation.
-//! * Hard failures are cached per (toolbox, user) for `failure_ttl`; consent outcomes (and
-//!   rejected tokens) are never cached, so a user who just consented (or whose token was
+//! * Hard failures are cached per (toolbox, user) for `failure_ttl`; transient ones (timeouts,
+//!   unreachable, 429/5xx, a failing source: already retried within the turn), consent outcomes
+//!   and rejected tokens are never cached, so a user who just consented (or whose token was
 //!   renewed) is re-checked on the next request.
 //! * Locks (`DashMap` shards, `parking_lot` mutexes) are only held for short sections, never
 //!   across I/O.
@@ -291,6 +292,9 @@ impl Toolbox {
             // Not failures of the toolbox: a cancelled request, or a token that the
             // platform may renew before the next request.
             Outcome::Failed(ErrorClass::Cancelled | ErrorClass::Auth) => None,
+            // A transient fault was already retried within the turn; caching it would cost the
+            // user the toolbox's tools after the fault is over.
+            Outcome::Failed(class) if class.is_transient() => None,
             Outcome::Failed(class) => Some(Cached::Failed { class: *class, until: now + self.core.failure_ttl }),
             // Consent is re-checked on every request.
             Outcome::Consent { .. } => None,

@@ -100,10 +100,10 @@ pub(crate) fn build(
                     }
                 }
                 for (label, class) in broken {
-                    list_errors.push((label, class.as_string()));
+                    list_errors.push((label.clone(), class.list_error_text(&label)));
                 }
             }
-            Outcome::Failed(class) => list_errors.push((toolbox.name.clone(), class.as_string())),
+            Outcome::Failed(class) => list_errors.push((toolbox.name.clone(), class.list_error_text(&toolbox.name))),
         }
     }
     let tools = RequestTools { core, specs, targets };

@@ -91,7 +91,7 @@ async fn non_strict_mode_opens_lazily_into_a_bounded_cache() {
     assert!(setup.proxy.requests().iter().any(|r| r.path.ends_with("/toolboxes/versioned/versions/1/mcp")));
     assert_eq!(tb.lazy_toolboxes(), 2);
     let (_, preflight) = within(tb.resolve(&alice, &[m("versioned", Some("9"))])).await;
-    assert_eq!(preflight.list_errors, vec![("versioned".to_owned(), "not_found".to_owned())]);
+    assert_eq!(crate::support::classes(&preflight.list_errors), vec![("versioned".to_owned(), "not_found".to_owned())]);
     // The cache stays bounded (least recently used out).
     assert_eq!(tb.lazy_toolboxes(), 2);
     within(tb.resolve(&alice, &[m("extra2", None), m("extra3", None)])).await;
@@ -111,7 +111,7 @@ async fn unknown_lazy_toolboxes_are_negatively_cached() {
     let nope = [m("nope", None)];
     for _ in 0..3 {
         let (_, preflight) = within(setup.toolboxes.resolve(&ctx("alice"), &nope)).await;
-        assert_eq!(preflight.list_errors, vec![("nope".to_owned(), "not_found".to_owned())]);
+        assert_eq!(crate::support::classes(&preflight.list_errors), vec![("nope".to_owned(), "not_found".to_owned())]);
     }
     let attempts = setup.count(|r| r.toolbox == "nope");
     assert_eq!(attempts, 1, "one initialize, then the failure is remembered");

@@ -192,3 +192,14 @@ pub fn call(name: &str, arguments: &str) -> agenthost_agent::ToolCall {
 pub fn only(methods: &[&str]) -> Option<Vec<String>> {
     Some(methods.iter().map(|m| (*m).to_owned()).collect())
 }
+
+/// The stable class at the end of each list error (`... [class]`), with its label.
+pub fn classes(errors: &[(String, String)]) -> Vec<(String, String)> {
+    errors
+        .iter()
+        .map(|(label, text)| {
+            let class = text.rsplit_once('[').map_or(text.as_str(), |(_, c)| c.trim_end_matches(']'));
+            (label.clone(), class.to_string())
+        })
+        .collect()
+}

@@ -122,7 +122,7 @@ async fn a_slow_user_never_delays_another() {
     // Cancelling alice's request ends her wait at once.
     alice.cancel.cancel();
     let preflight = within(pending).await.expect("task");
-    assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "cancelled".to_owned())]);
+    assert_eq!(crate::support::classes(&preflight.list_errors), vec![("tb".to_owned(), "cancelled".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
@@ -142,7 +142,7 @@ async fn request_deadline_bounds_a_hanging_listing() {
     let started = std::time::Instant::now();
     let (_, preflight) = setup.resolve(&alice).await;
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "timeout".to_owned())]);
+    assert_eq!(crate::support::classes(&preflight.list_errors), vec![("tb".to_owned(), "timeout".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
@@ -160,7 +160,7 @@ async fn hard_failures_are_negatively_cached_per_user() {
     for _ in 0..3 {
         let (tools, preflight) = setup.resolve(&ctx("alice")).await;
         assert!(tools.specs().is_empty());
-        assert_eq!(preflight.list_errors, vec![("tb".to_owned(), "upstream".to_owned())]);
+        assert_eq!(crate::support::classes(&preflight.list_errors), vec![("tb".to_owned(), "upstream".to_owned())]);
     }
     assert_eq!(setup.lists_by("alice"), 1);
     // Another user is tried on their own.
@@ -197,7 +197,7 @@ async fn mixed_payload_gives_consents_and_list_errors() {
     let (tools, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(tools.specs().is_empty());
     assert_eq!(preflight.consents.iter().map(|c| c.server_label.as_str()).collect::<Vec<_>>(), ["send_email"]);
-    assert_eq!(preflight.list_errors, vec![("broken".to_owned(), "upstream".to_owned())]);
+    assert_eq!(crate::support::classes(&preflight.list_errors), vec![("broken".to_owned(), "upstream".to_owned())]);
     setup.toolboxes.shutdown().await;
 }
 
@@ -234,7 +234,10 @@ async fn invalid_consent_links_are_list_errors_never_consents() {
     let setup = Setup::started(scenario, |s, _| s.toolboxes = vec!["tb".into()]).await;
     let (_, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(preflight.consents.is_empty());
-    assert_eq!(preflight.list_errors, vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]);
+    assert_eq!(
+        crate::support::classes(&preflight.list_errors),
+        vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]
+    );
     setup.toolboxes.shutdown().await;
 
     // The mock's own http loopback links are rejected unless explicitly allowed.
@@ -245,7 +248,10 @@ async fn invalid_consent_links_are_list_errors_never_consents() {
     .await;
     let (_, preflight) = setup.resolve(&ctx("alice")).await;
     assert!(preflight.consents.is_empty());
-    assert_eq!(preflight.list_errors, vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]);
+    assert_eq!(
+        crate::support::classes(&preflight.list_errors),
+        vec![("send_email".to_owned(), "invalid_consent_link".to_owned())]
+    );
     setup.toolboxes.shutdown().await;
 }
 
@@ -302,7 +308,7 @@ async fn a_hanging_degraded_toolbox_never_holds_requests() {
         let (tools, preflight) = setup.resolve(&ctx("alice")).await;
         assert!(t.elapsed() < Duration::from_millis(500), "request {n} waited {:?}", t.elapsed());
         assert_eq!(tools.specs().iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["echo"]);
-        assert_eq!(preflight.list_errors, [("stuck".to_string(), "timeout".to_string())]);
+        assert_eq!(crate::support::classes(&preflight.list_errors), vec![("stuck".to_string(), "timeout".to_string())]);
     }
     // The user's retry did go out, in the background.
     eventually(|| setup.lists_by("alice") == 1).await;
