@@ -183,3 +183,55 @@ mod tests {
         assert_eq!(session_id("a", "1", None).len(), 63);
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn prefix() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            RESPONSE,
+            CONVERSATION,
+            MESSAGE,
+            FUNCTION_CALL,
+            MCP_CALL,
+            MCP_LIST_TOOLS,
+            OAUTH_CONSENT_REQUEST,
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// The codec round-trips: a new id is valid, keeps its prefix, and continues its hint's
+        /// partition (a new one when the hint is not an id).
+        #[test]
+        fn ids_round_trip_their_partition(p in prefix(), q in prefix(), junk in any::<String>(), use_junk in any::<bool>()) {
+            let root = new_id(p, None);
+            prop_assert!(is_valid(&root, Some(p)));
+            let partition = partition_of(&root);
+            prop_assert_eq!(partition.as_deref().map(str::len), Some(18));
+            let hint = if use_junk { junk.clone() } else { root.clone() };
+            let child = new_id(q, Some(&hint));
+            prop_assert!(is_valid(&child, Some(q)));
+            if !use_junk {
+                prop_assert_eq!(partition_of(&child), partition.clone());
+            }
+            let stable = stable_id(q, &root, &[&junk]);
+            prop_assert!(is_valid(&stable, Some(q)));
+            prop_assert_eq!(&stable, &stable_id(q, &root, &[&junk]));
+            prop_assert_eq!(partition_of(&stable), partition);
+        }
+
+        /// Parsing anything never panics, and what parses as an id has a partition.
+        #[test]
+        fn arbitrary_text_never_panics(text in any::<String>()) {
+            if is_valid(&text, None) {
+                prop_assert!(partition_of(&text).is_some());
+            }
+            let _ = session_id("agent", "1", partition_of(&text).as_deref());
+        }
+    }
+}

@@ -298,3 +298,7 @@ fn find_errors_object(value: &Value, depth: usize) -> Option<&Value> {
 #[cfg(test)]
 #[path = "consent_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "consent_props.rs"]
+mod props;

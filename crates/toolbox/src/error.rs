@@ -80,7 +80,6 @@ impl ErrorClass {
         }
     }
 
-    /// Failures no user identity can fix: the toolbox becomes `Unhealthy`.
     /// Failures that say nothing lasting about the toolbox (it was slow, unreachable or
     /// overloaded): retried within the turn, never cached past it.
     pub fn is_transient(&self) -> bool {
@@ -101,6 +100,7 @@ impl ErrorClass {
         format!("Toolbox '{toolbox}' could not list its tools: {}.{advice} [{}]", self.describe(), self.as_string())
     }
 
+    /// Failures no user identity can fix: the toolbox becomes `Unhealthy`.
     pub fn is_permanent(&self) -> bool {
         matches!(self, ErrorClass::NotFound | ErrorClass::InvalidName | ErrorClass::Config)
     }
