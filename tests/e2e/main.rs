@@ -6,6 +6,8 @@ mod chat;
 mod conversations;
 /// Every error path answered before a response is created.
 mod errors;
+/// The fault matrix under load: 64 users while the toolbox proxy and the model fail.
+mod faults;
 /// History through previous_response_id and conversations; per-user partitioning.
 mod history;
 /// Hostile input through HTTP: every refusal a 4xx with the envelope and a stable code.

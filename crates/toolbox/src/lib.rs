@@ -40,7 +40,7 @@ mod trace;
 
 pub use error::ErrorClass;
 pub use http::{MANDATORY_FEATURE, features_value};
-pub use marker::{Marker, MarkerError};
+pub use marker::{Marker, MarkerError, parse as parse_markers};
 pub use registry::Toolboxes;
 pub use settings::{ApprovalPolicy, ConsentMode, ParseSettingError, RetryPolicy, ToolboxConfigError, ToolboxSettings};
 pub use state::{ToolboxReadiness, ToolboxState, ToolboxStatus};

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target of fuzz/ for SECONDS each (default 60) and prints its executions.
+#
+#   tests/scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# Needs a nightly toolchain (rustup toolchain install nightly) and cargo-fuzz
+# (cargo install cargo-fuzz); installs cargo-fuzz when missing. Crashes are written to
+# fuzz/artifacts/<target>/ and fail the run; keep each as a regression test in the crate it hit.
+# Corpora grow in fuzz/corpus/<target>/ (not committed).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+secs=${1:-60}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(consent request marker sse_jsonrpc mcp_url)
+fi
+cargo +nightly --version >/dev/null 2>&1 || { echo "fuzz: needs a nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+cd "$root/fuzz"
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t"
+  log=$(mktemp)
+  if ! cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+    tail -40 "$log"
+    echo "fuzz: $t FAILED (artifact in fuzz/artifacts/$t/)" >&2
+    exit 1
+  fi
+  runs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log")
+  printf 'fuzz: %-12s %12s executions in %ss, no crash\n' "$t" "${runs:-?}" "$secs"
+  rm -f "$log"
+done
