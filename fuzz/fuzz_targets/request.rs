@@ -14,11 +14,11 @@ fuzz_target!(|body: &[u8]| {
     let _ = Response::from_request(
         &request,
         Created {
-            id: "caresp_0000000000000000000000000000000000000000000000".into(),
+            id: String::from("caresp_0000000000000000000000000000000000000000000000"),
             created_at: 0,
             default_model: String::new(),
-            agent: AgentReference::new("a".into(), None),
-            session_id: "s".into(),
+            agent: AgentReference::new("a", None),
+            session_id: String::from("s"),
         },
     );
 });

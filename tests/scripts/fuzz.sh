@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t FAILED (artifact in fuzz/artifacts/$t/)" >&2
     exit 1
   fi
-  runs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log")
+  runs=$(awk '/stat::number_of_executed_units/ {print $NF}' "$log")
   printf 'fuzz: %-12s %12s executions in %ss, no crash\n' "$t" "${runs:-?}" "$secs"
   rm -f "$log"
 done
