@@ -12,6 +12,8 @@ mod faults;
 mod history;
 /// Hostile input through HTTP: every refusal a 4xx with the envelope and a stable code.
 mod hostile;
+/// Sixteen users at once through consent, markers, approvals and history: nothing crosses.
+mod isolation;
 /// Readiness, client disconnect, keep-alive, SIGTERM drain.
 mod lifecycle;
 /// Edge limits: platform header lengths, body deadline, run and stream caps.
