@@ -118,3 +118,56 @@ async fn text_logs_to_a_file_carry_no_colour_codes() {
     assert!(log.contains("agenthost stopped"), "{log}");
     assert!(!log.contains('\u{1b}'), "stderr is a file, yet the log has ANSI escapes:\n{log:?}");
 }
+
+/// SIGTERM with 100 open streams: every stream gets its terminal event, the stored records
+/// match what was streamed, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_with_a_hundred_open_streams_completes_them_all() {
+    let mut s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "20"), ("AGENTHOST_DRAIN_TIMEOUT", "20")]).await;
+    let mut readers = Vec::new();
+    for i in 0..100 {
+        let body = json!({"input": format!("stream {i} a b c d e f g h"), "stream": true, "background": true});
+        let mut reader = EventReader::new(s.sse("/responses", Some(&body), &[]).await);
+        let created = reader.next().await.unwrap();
+        assert_eq!(created.name, "response.created");
+        readers.push((created.data["response"]["id"].as_str().unwrap().to_string(), reader));
+    }
+    s.sigterm();
+    let mut finals = Vec::new();
+    for (id, mut reader) in readers {
+        let mut last = None;
+        while let Some(e) = reader.next().await {
+            last = Some(e);
+        }
+        let last = last.unwrap();
+        assert_eq!(last.name, "response.completed", "{id}");
+        finals.push((id, last.data["response"].clone()));
+    }
+    // Listeners stay up while runs drain: every record read before they close equals what was
+    // streamed (reads after they close fail to connect, which proves nothing either way).
+    for (id, streamed) in &finals {
+        let Ok(resp) = s.http.get(format!("{}/responses/{id}", s.base)).send().await else { break };
+        let stored: serde_json::Value = resp.json().await.unwrap_or_default();
+        assert_eq!(stored["output"], streamed["output"], "{id}");
+    }
+    assert!(s.wait_exit(Duration::from_secs(30)).await.success());
+}
+
+/// SIGKILL mid-run (memory store): the next process starts clean and serves at once.
+#[tokio::test]
+async fn sigkill_mid_run_then_a_clean_start() {
+    let mut s = Server::start(&[("AGENTHOST_SCRIPTED_PACE_MS", "200")]).await;
+    let mut reader =
+        EventReader::new(s.sse("/responses", Some(&json!({"input": "a b c d e", "stream": true})), &[]).await);
+    reader.next().await.unwrap();
+    s.kill();
+    // The stream ends without a terminal event: the process is gone, not lying.
+    let mut names = Vec::new();
+    while let Some(e) = reader.next().await {
+        names.push(e.name);
+    }
+    assert!(!names.iter().any(|n| n == "response.completed"), "{names:?}");
+    let fresh = Server::start(&[]).await;
+    let (status, _, r) = fresh.post(&json!({"input": "after the crash"}), &[]).await;
+    assert_eq!((status, r["output"][0]["content"][0]["text"].as_str()), (200, Some("You said: after the crash")));
+}
