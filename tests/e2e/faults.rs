@@ -38,6 +38,17 @@ fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
 }
 
+/// Resident memory of the process, KiB (a figure for the summary line, not an assertion: the
+/// allocator keeps freed pages, so a single number after load says little on its own).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn scenario() -> Scenario {
     Scenario::from_toml_str(
         r#"
@@ -146,6 +157,7 @@ async fn sixty_four_users_under_toolbox_faults() {
     let (_, _, warm) = s.post(&json!({"input": r#"call:echo {"text":"warm"}"#}), &[]).await;
     assert_eq!(warm["status"], "completed", "{warm}");
     let fds_before = fd_count(s.pid());
+    let rss_before = rss_kib(s.pid());
     let mut statuses = Vec::new();
     for round in 0..rounds() {
         statuses.extend(load(&s, round).await);
@@ -159,9 +171,10 @@ async fn sixty_four_users_under_toolbox_faults() {
     assert!(calls <= 2 * USERS * rounds() + 3 * 3 + 1, "{calls} upstream calls for {} responses", USERS * rounds());
     let fds_after = assert_no_leaks(&s, fds_before).await;
     eprintln!(
-        "fault matrix (toolbox): {} responses, {} completed, 0 lost, {calls} tools/call upstream, fds {fds_before} -> {fds_after}",
+        "fault matrix (toolbox): {} responses, {} completed, 0 lost, {calls} tools/call upstream, fds {fds_before} -> {fds_after}, RSS {rss_before} -> {} KiB",
         statuses.len(),
-        statuses.iter().filter(|s| *s == "completed").count()
+        statuses.iter().filter(|s| *s == "completed").count(),
+        rss_kib(s.pid())
     );
 }
 
@@ -221,6 +234,7 @@ async fn sixty_four_users_under_model_faults() {
     // A first round fills the model client's connection pool; a leak shows as growth after it.
     model_load(usize::MAX / 2).await;
     let fds_before = fd_count(s.pid());
+    let rss_before = rss_kib(s.pid());
     let mut statuses = Vec::new();
     for round in 0..rounds() {
         statuses.extend(model_load(round).await);
@@ -230,10 +244,11 @@ async fn sixty_four_users_under_model_faults() {
     let fds_after = assert_no_leaks(&s, fds_before).await;
     let count = |want: &str| statuses.iter().filter(|s| *s == want).count();
     eprintln!(
-        "fault matrix (model): {} responses, {} completed, {} failed with stable codes, 0 lost, fds {fds_before} -> {fds_after}",
+        "fault matrix (model): {} responses, {} completed, {} failed with stable codes, 0 lost, fds {fds_before} -> {fds_after}, RSS {rss_before} -> {} KiB",
         statuses.len(),
         count("completed"),
-        count("failed")
+        count("failed"),
+        rss_kib(s.pid())
     );
 }
 
