@@ -173,3 +173,112 @@ async fn a_background_run_on_one_replica_is_cancelled_from_another() {
     assert_eq!(on_a["status"], "cancelled");
     assert!(a.log().contains("cancelled at another replica's request"), "{}", a.log());
 }
+
+/// Sixteen users continue their conversations on three replicas picked at random (a fixed
+/// pseudo-random order): every item lands in its own conversation, in order, attributed to its
+/// user, and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_users_across_three_replicas_lose_and_misattribute_nothing() {
+    let Some(url) = database() else { return };
+    let env = [("AGENTHOST_STORE", url.as_str())];
+    let (a, b, c) = tokio::join!(Server::start(&env), Server::start(&env), Server::start(&env));
+    let replicas = [&a, &b, &c];
+    const TURNS: usize = 4;
+    let users = (0..16usize).map(|u| {
+        let replicas = replicas;
+        async move {
+            let who = format!("rep-user-{u}");
+            let h = [("x-agent-user-id", who.as_str())];
+            let pick = |t: usize| replicas[(u * 7 + t * 5 + 3) % 3];
+            let (status, conv) = pick(0).send("POST", "/conversations", Some(&json!({})), &h).await;
+            assert_eq!(status, 200, "{conv}");
+            let conv = conv["id"].as_str().unwrap().to_string();
+            for t in 0..TURNS {
+                let body = json!({"conversation": conv, "input": format!("u{u} turn {t}")});
+                let (status, _, r) = pick(t + 1).post(&body, &h).await;
+                assert_eq!((status, &r["status"]), (200, &json!("completed")), "user {u} turn {t}: {r}");
+            }
+            let (_, items) = pick(TURNS + 1)
+                .send("GET", &format!("/conversations/{conv}/items?order=asc&limit=100"), None, &h)
+                .await;
+            let texts: Vec<String> = items["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["content"][0]["text"].as_str().unwrap_or_default().to_string())
+                .collect();
+            let expected: Vec<String> =
+                (0..TURNS).flat_map(|t| [format!("u{u} turn {t}"), format!("You said: u{u} turn {t}")]).collect();
+            assert_eq!(texts, expected, "user {u}");
+            // Another user cannot see the conversation on any replica.
+            for r in replicas {
+                let (status, _) =
+                    r.send("GET", &format!("/conversations/{conv}"), None, &[("x-agent-user-id", "nosy")]).await;
+                assert_eq!(status, 404);
+            }
+        }
+    });
+    futures::future::join_all(users).await;
+}
+
+/// The database restarts while requests run: stored requests in the outage fail cleanly (503
+/// `store_unavailable` before creation, or a `failed` response), `store:false` keeps working,
+/// and once it is back every replica serves stored requests again without a restart.
+#[tokio::test]
+async fn a_database_restart_mid_load_degrades_requests_and_recovers() {
+    if database().is_none() {
+        return;
+    }
+    // Its own cluster, so restarting it does not disturb the other tests' database.
+    let dir = std::env::temp_dir().join(format!("agenthost-pg-restart-{}", std::process::id()));
+    let script = agenthost_e2e::mcp_servers::repo_root().join("tests/scripts/pg-throwaway.sh");
+    let url = pg(&script, &dir, "url");
+    let env = [("AGENTHOST_STORE", url.as_str())];
+    let (a, b) = tokio::join!(Server::start(&env), Server::start(&env));
+    let load = async {
+        let mut outcomes = Vec::new();
+        for i in 0..40 {
+            let (status, _, r) = a.post(&json!({"input": format!("load {i}")}), USER).await;
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+            outcomes.push((status, field("status"), r["error"]["code"].as_str().unwrap_or_default().to_string()));
+        }
+        outcomes
+    };
+    let (restart_script, restart_dir) = (script.clone(), dir.clone());
+    let restart = tokio::task::spawn_blocking(move || pg(&restart_script, &restart_dir, "restart"));
+    let (outcomes, restarted) = tokio::join!(load, restart);
+    restarted.unwrap();
+    for (status, state, code) in &outcomes {
+        let ok = (*status == 200 && state == "completed")
+            || (*status == 503 && code == "store_unavailable")
+            || (*status == 200 && state == "failed" && code == "store_unavailable");
+        assert!(ok, "{status} {state} {code}");
+    }
+    // store:false never needed the database.
+    let (status, _, r) = b.post(&json!({"input": "no store", "store": false}), USER).await;
+    assert_eq!((status, &r["status"]), (200, &json!("completed")));
+    // Both replicas recover on their own.
+    for s in [&a, &b] {
+        let mut last = (0, json!(null));
+        for _ in 0..100 {
+            let (status, _, r) = s.post(&json!({"input": "back?"}), USER).await;
+            last = (status, r);
+            if status == 200 && last.1["status"] == "completed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!((last.0, &last.1["status"]), (200, &json!("completed")), "{}", last.1);
+        let id = last.1["id"].as_str().unwrap();
+        assert_eq!(b.send("GET", &format!("/responses/{id}"), None, USER).await.0, 200);
+    }
+    pg(&script, &dir, "stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs tests/scripts/pg-throwaway.sh on the cluster in `dir`.
+fn pg(script: &std::path::Path, dir: &std::path::Path, arg: &str) -> String {
+    let out = Command::new("bash").arg(script).arg(arg).env("AGENTHOST_PG_DIR", dir).output().expect("pg-throwaway");
+    assert!(out.status.success(), "pg-throwaway {arg}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

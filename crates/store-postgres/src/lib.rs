@@ -154,9 +154,21 @@ impl PostgresStore {
         let mut client = self.pool.get().await.map_err(unavailable)?;
         let tx = client.transaction().await.map_err(unavailable)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::LOCK_KEY]).await.map_err(unavailable)?;
-        // "already exists, skipping" notices on every start are noise in the logs.
-        tx.batch_execute("SET LOCAL client_min_messages = warning").await.map_err(unavailable)?;
-        tx.batch_execute(schema::SQL).await.map_err(unavailable)?;
+        // A schema already at this version is left alone: even `CREATE INDEX IF NOT EXISTS`
+        // takes a table lock, which would block (or deadlock with) the writes of replicas already
+        // serving while this one starts in a rolling update.
+        let exists: bool =
+            tx.query_one("SELECT to_regclass('agenthost_schema') IS NOT NULL", &[]).await.map_err(unavailable)?.get(0);
+        let current: Option<i32> = if exists {
+            tx.query_one("SELECT max(version) FROM agenthost_schema", &[]).await.map_err(unavailable)?.get(0)
+        } else {
+            None
+        };
+        if current.is_none_or(|v| v < schema::SCHEMA_VERSION) {
+            // "already exists, skipping" notices on every start are noise in the logs.
+            tx.batch_execute("SET LOCAL client_min_messages = warning").await.map_err(unavailable)?;
+            tx.batch_execute(schema::SQL).await.map_err(unavailable)?;
+        }
         tx.commit().await.map_err(unavailable)?;
         self.sweep().await
     }
