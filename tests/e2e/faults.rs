@@ -81,8 +81,8 @@ name = "flaky"
 
 /// One user's request: what it sends, and whether it streams / is stored.
 fn request(user: usize, round: usize) -> (Value, bool, bool) {
-    let stream = user % 2 == 0;
-    let store = user % 3 != 0;
+    let stream = user.is_multiple_of(2);
+    let store = !user.is_multiple_of(3);
     let text = format!("u{user}r{round}");
     let body = json!({
         "input": format!(r#"call:echo {{"text":"{text}"}} call:shout {{"text":"{text}"}}"#),
@@ -211,8 +211,8 @@ async fn sixty_four_users_under_model_faults() {
     let model_load = |round: usize| {
         let s = &s;
         join_all((0..USERS).map(move |user| async move {
-            let stream = user % 2 == 0;
-            let body = json!({"input": format!("u{user}r{round}"), "stream": stream, "store": user % 3 != 0});
+            let stream = user.is_multiple_of(2);
+            let body = json!({"input": format!("u{user}r{round}"), "stream": stream, "store": !user.is_multiple_of(3)});
             let headers = as_user(&format!("m{user}"), 1);
             if stream {
                 let (events, _) = read_events(s.sse("/responses", Some(&body), &pairs(&headers)).await).await;

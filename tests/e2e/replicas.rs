@@ -185,7 +185,6 @@ async fn sixteen_users_across_three_replicas_lose_and_misattribute_nothing() {
     let replicas = [&a, &b, &c];
     const TURNS: usize = 4;
     let users = (0..16usize).map(|u| {
-        let replicas = replicas;
         async move {
             let who = format!("rep-user-{u}");
             let h = [("x-agent-user-id", who.as_str())];
