@@ -119,7 +119,7 @@ async fn check_says_in_one_line_whether_the_store_is_usable() {
     let Some(url) = database() else { return };
     let (code, line) = check(&url);
     assert_eq!(code, Some(0), "{line}");
-    assert!(line.contains(": usable (schema 2)") && !line.contains("agenthost-test"), "{line}");
+    assert!(line.contains(": usable (schema 3)") && !line.contains("agenthost-test"), "{line}");
 }
 
 #[tokio::test]
@@ -280,4 +280,31 @@ fn pg(script: &std::path::Path, dir: &std::path::Path, arg: &str) -> String {
     let out = Command::new("bash").arg(script).arg(arg).env("AGENTHOST_PG_DIR", dir).output().expect("pg-throwaway");
     assert!(out.status.success(), "pg-throwaway {arg}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A conversation busy on one replica is 409 `conversation_locked` on another until the running
+/// response ends; then the other replica continues it.
+#[tokio::test]
+async fn a_conversation_is_claimed_across_replicas() {
+    let Some(url) = database() else { return };
+    let env = [("AGENTHOST_STORE", url.as_str()), ("AGENTHOST_SCRIPTED_PACE_MS", "100")];
+    let (a, b) = tokio::join!(Server::start(&env), Server::start(&env));
+    let (_, conv) = a.send("POST", "/conversations", Some(&json!({})), USER).await;
+    let conv = conv["id"].as_str().unwrap().to_string();
+    let slow = json!({"conversation": conv, "input": "one two three four five six", "stream": true});
+    let mut reader = agenthost_e2e::EventReader::new(a.sse("/responses", Some(&slow), USER).await);
+    let created = reader.next().await.unwrap();
+    assert_eq!(created.name, "response.created");
+    let holder = created.data["response"]["id"].as_str().unwrap().to_string();
+    let (status, _, err) = b.post(&json!({"conversation": conv, "input": "meanwhile"}), USER).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conversation_locked")), "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains(&holder), "{err}");
+    while let Some(e) = reader.next().await {
+        if e.name == "response.completed" {
+            break;
+        }
+    }
+    // Released with the terminal event: the other replica continues at once.
+    let (status, _, r) = b.post(&json!({"conversation": conv, "input": "after"}), USER).await;
+    assert_eq!((status, &r["status"]), (200, &json!("completed")), "{r}");
 }

@@ -57,7 +57,15 @@ pub async fn create(
         let stream_permit = if request.stream { Some(app.admission.stream()?) } else { None };
         let prepared = prepare(&app, &platform, request).await?;
         session = Some(prepared.session_id.clone());
-        let run = start(&app, &platform, &spans.log, prepared, run_permit).await?;
+        let conversation = prepared.request.conversation.clone();
+        let response_id = prepared.snapshot.id.clone();
+        let run = match start(&app, &platform, &spans.log, prepared, run_permit).await {
+            Ok(run) => run,
+            Err(e) => {
+                release_conversation(&app, &platform.user, conversation.as_deref(), &response_id).await;
+                return Err(e);
+            }
+        };
         answer(&app, run, stream_permit).await
     };
     let mut response = outcome.await.unwrap_or_else(IntoResponse::into_response);
@@ -176,6 +184,12 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
     let mut model_input = history;
     model_input.extend(input.iter().cloned());
     let model_request = ModelRequest::from_request(&request, app.config.backend.instructions.as_deref(), model_input);
+    // Last, so no refusal above leaves it held: the conversation's claim on every replica.
+    if let (Some(db), Some(conv)) = (&app.durable, &request.conversation)
+        && let Some(holder) = db.claim_conversation(user, conv, snapshot.id.as_str()).await?
+    {
+        return Err(ApiError::ConversationLocked { conversation: conv.clone(), holder });
+    }
     Ok(Prepared {
         request,
         markers,
@@ -415,10 +429,23 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
     app.metrics.response_duration.observe(started.elapsed().as_secs_f64());
     // The next response on the conversation may start once this one's items are stored, and
     // the run slot frees before the terminal event goes out, so a client that saw it may start.
+    if let Some(claim) = &claim {
+        release_conversation(&app, &run.user, Some(claim.conversation()), &run.id).await;
+    }
     drop(claim);
     drop(_permit);
     run.publish_final(sink.terminal.take(), response);
     app.runs.finish(&run);
+}
+
+/// Frees the conversation's claim on every replica (a no-op on the memory store, whose claims are
+/// this process's). A failure only delays the next turn until the claim's lease lapses.
+async fn release_conversation(app: &AppState, user: &UserKey, conversation: Option<&str>, response_id: &str) {
+    if let (Some(db), Some(conv)) = (&app.durable, conversation)
+        && let Err(e) = db.release_conversation(user, conv, response_id).await
+    {
+        tracing::warn!(code = e.code(), "could not release a conversation claim: {e}");
+    }
 }
 
 /// Turns a finished response whose record could not be stored into a `failed` one, replacing

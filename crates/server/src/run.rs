@@ -224,6 +224,13 @@ pub struct ConversationClaim {
     key: (UserKey, String),
 }
 
+impl ConversationClaim {
+    /// The claimed conversation.
+    pub fn conversation(&self) -> &str {
+        &self.key.1
+    }
+}
+
 impl Drop for ConversationClaim {
     fn drop(&mut self) {
         self.busy.remove(&self.key);

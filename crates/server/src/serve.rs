@@ -302,7 +302,7 @@ async fn connect_store(app: &App, db: &PostgresStore) {
     }
 }
 
-/// Renews the leases of this replica's unfinished background runs and ends the runs of dead
+/// Renews the leases of this replica's unfinished runs (and their conversation claims) and ends the runs of dead
 /// replicas (`run_lost`), three times per lease period.
 async fn keep_leases(app: &App, db: &PostgresStore) {
     let lease = match &app.config.store_backend {
@@ -312,7 +312,8 @@ async fn keep_leases(app: &App, db: &PostgresStore) {
     let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
     loop {
         tick.tick().await;
-        let mine: Vec<String> = app.runs.in_flight().iter().filter(|r| r.background).map(|r| r.id.clone()).collect();
+        // Background runs hold a response lease, runs on a conversation a conversation claim.
+        let mine: Vec<String> = app.runs.in_flight().iter().map(|r| r.id.clone()).collect();
         if let Err(e) = db.renew_leases(&mine).await {
             tracing::warn!(code = e.code(), runs = mine.len(), "could not renew run leases: {e}");
         }

@@ -228,6 +228,66 @@ impl PostgresStore {
             )
             .await
             .map_err(unavailable)?;
+        client
+            .execute(
+                "UPDATE agenthost_conversations SET claimed_until = now() + make_interval(secs => $2) \
+                 WHERE claimed_by = ANY($1)",
+                &[&ids, &self.lease_secs],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Claims `conversation` for `response_id` on every replica: `Ok(None)` when this response
+    /// now holds it (or the conversation is not stored here), `Ok(Some(holder))` when another
+    /// running response does. The claim lasts a lease, renewed with the run's
+    /// ([`PostgresStore::renew_leases`]), so a replica that dies frees it.
+    pub async fn claim_conversation(
+        &self,
+        user: &UserKey,
+        conversation: &str,
+        response_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "WITH target AS (SELECT claimed_by, claimed_until FROM agenthost_conversations \
+                   WHERE user_key = $1 AND id = $2 FOR UPDATE), \
+                 claimed AS (UPDATE agenthost_conversations SET claimed_by = $3, \
+                   claimed_until = now() + make_interval(secs => $4) \
+                   WHERE user_key = $1 AND id = $2 \
+                   AND (claimed_by IS NULL OR claimed_by = $3 OR claimed_until < now()) RETURNING 1) \
+                 SELECT (SELECT claimed_by FROM target), EXISTS (SELECT 1 FROM claimed)",
+                &[&user.partition(), &conversation, &response_id, &self.lease_secs],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(match row {
+            Some(row) => {
+                let (holder, won): (Option<String>, bool) = (row.get(0), row.get(1));
+                if won { None } else { holder }
+            }
+            None => None,
+        })
+    }
+
+    /// Releases `response_id`'s claim on `conversation` (if it still holds it).
+    pub async fn release_conversation(
+        &self,
+        user: &UserKey,
+        conversation: &str,
+        response_id: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE agenthost_conversations SET claimed_by = NULL, claimed_until = NULL \
+                 WHERE user_key = $1 AND id = $2 AND claimed_by = $3",
+                &[&user.partition(), &conversation, &response_id],
+            )
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

@@ -52,5 +52,11 @@ ALTER TABLE agenthost_responses ADD COLUMN IF NOT EXISTS lease_until timestamptz
 CREATE INDEX IF NOT EXISTS agenthost_responses_lease ON agenthost_responses (lease_until)
     WHERE lease_until IS NOT NULL;
 
+-- Version 3: conversation claims across replicas. A response running on a conversation holds it
+-- (`claimed_by`) until it ends or its lease lapses, so two replicas never interleave one
+-- conversation's turns.
+ALTER TABLE agenthost_conversations ADD COLUMN IF NOT EXISTS claimed_by text;
+ALTER TABLE agenthost_conversations ADD COLUMN IF NOT EXISTS claimed_until timestamptz;
+
 CREATE TABLE IF NOT EXISTS agenthost_schema (version integer PRIMARY KEY);
-INSERT INTO agenthost_schema (version) VALUES (1), (2) ON CONFLICT DO NOTHING;
+INSERT INTO agenthost_schema (version) VALUES (1), (2), (3) ON CONFLICT DO NOTHING;
