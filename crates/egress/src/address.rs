@@ -4,17 +4,22 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::Rule;
 
-/// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`) or
-/// NAT64 (`64:ff9b::a.b.c.d`) IPv6 address.
+/// The IPv4 address inside an IPv4-mapped (`::ffff:a.b.c.d`), SIIT-translated
+/// (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) or 6to4
+/// (`2002:aabb:ccdd::/48`) IPv6 address: where a connection to it ends up.
 pub(crate) fn embedded_v4(ip: IpAddr) -> Option<Ipv4Addr> {
     let IpAddr::V6(v6) = ip else { return None };
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }
     let s = v6.segments();
-    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let tail = v4(s[6], s[7]);
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..6] == [0, 0, 0, 0, 0xffff, 0] {
         return Some(tail);
+    }
+    if s[0] == 0x2002 {
+        return Some(v4(s[1], s[2]));
     }
     // IPv4-compatible (deprecated): all-zero prefix, but not :: or ::1.
     (s[..6] == [0, 0, 0, 0, 0, 0] && u32::from(tail) > 1).then_some(tail)
@@ -49,7 +54,11 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Rule> {
         Rule::Multicast
     } else if ip.is_documentation() {
         Rule::Documentation
-    } else if a >= 240 || (a == 192 && b == 0 && c == 0) || (a == 198 && (b == 18 || b == 19)) {
+    } else if a >= 240
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 192 && b == 88 && c == 99)
+    {
         Rule::Reserved
     } else {
         return None;
@@ -62,15 +71,20 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Rule> {
         Rule::Unspecified
     } else if ip.is_loopback() {
         Rule::Loopback
-    } else if ip.is_unique_local() || (s[0] & 0xffc0) == 0xfec0 {
+    } else if ip.is_unique_local() || (s[0] & 0xffc0) == 0xfec0 || s[..3] == [0x64, 0xff9b, 1] {
+        // ULA, site-local (deprecated), local-use NAT64 (RFC 8215: translates into the operator's
+        // own IPv4 space, so the embedded address cannot be trusted to be the destination).
         Rule::Private
     } else if ip.is_unicast_link_local() {
         Rule::LinkLocal
     } else if ip.is_multicast() {
         Rule::Multicast
-    } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+    } else if (s[0] == 0x2001 && s[1] == 0x0db8) || (s[0] == 0x3fff && s[1] < 0x1000) {
+        // 2001:db8::/32 and 3fff::/20 (RFC 9637).
         Rule::Documentation
-    } else if s[..4] == [0x0100, 0, 0, 0] {
+    } else if (s[0] & 0xe000) != 0x2000 {
+        // Only 2000::/3 is allocated global unicast (this covers 100::/64, discard-only); the
+        // special forms outside it that reach somewhere were judged above.
         Rule::Reserved
     } else {
         return None;

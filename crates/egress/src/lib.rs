@@ -35,7 +35,8 @@ pub enum Rule {
     HostNotAllowed,
     /// 127.0.0.0/8, ::1, `localhost`.
     Loopback,
-    /// RFC 1918, IPv6 unique-local (fc00::/7, incl. fd00:ec2::254) and site-local.
+    /// RFC 1918, IPv6 unique-local (fc00::/7, incl. fd00:ec2::254), site-local and local-use
+    /// NAT64 (64:ff9b:1::/48).
     Private,
     /// 169.254.0.0/16 (incl. 169.254.169.254), fe80::/10.
     LinkLocal,
@@ -47,9 +48,11 @@ pub enum Rule {
     Unspecified,
     /// 255.255.255.255.
     Broadcast,
-    /// Documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
+    /// Documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32,
+    /// 3fff::/20).
     Documentation,
-    /// Reserved and special-purpose ranges (240.0.0.0/4, 192.0.0.0/24, 198.18.0.0/15, 100::/64).
+    /// Reserved and special-purpose ranges (240.0.0.0/4, 192.0.0.0/24, 198.18.0.0/15,
+    /// 192.88.99.0/24, and IPv6 outside 2000::/3 such as 100::/64).
     Reserved,
     /// In a configured denied network (always refused).
     DeniedNetwork,
@@ -113,6 +116,20 @@ pub struct Refusal {
 impl Refusal {
     fn new(rule: Rule, message: impl Into<String>) -> Self {
         Refusal { rule, message: message.into() }
+    }
+
+    /// The `Refusal` in an error's source chain, if any: a `reqwest::Error` from a client built
+    /// with [`EgressPolicy::guard`] holds one when the guard refused a resolved address or a
+    /// redirect.
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refusal> {
+        let mut current = Some(error);
+        while let Some(err) = current {
+            if let Some(refusal) = err.downcast_ref::<Refusal>() {
+                return Some(refusal);
+            }
+            current = err.source();
+        }
+        None
     }
 
     fn address(rule: Rule, host: &str, ip: IpAddr) -> Self {
@@ -314,7 +331,8 @@ impl EgressPolicy {
         builder
             .dns_resolver(Arc::new(GuardedResolver { policy: self.clone() }))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= MAX_REDIRECTS {
+                // `previous` holds every URL already requested, the first one included.
+                if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(Refusal::new(Rule::Redirect, "too many redirects (rule redirect)"));
                 }
                 match redirects.check_url(attempt.url().as_str()) {
