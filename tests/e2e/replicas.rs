@@ -119,7 +119,7 @@ async fn check_says_in_one_line_whether_the_store_is_usable() {
     let Some(url) = database() else { return };
     let (code, line) = check(&url);
     assert_eq!(code, Some(0), "{line}");
-    assert!(line.contains(": usable (schema 3)") && !line.contains("agenthost-test"), "{line}");
+    assert!(line.contains(": usable (schema 4)") && !line.contains("agenthost-test"), "{line}");
 }
 
 #[tokio::test]
@@ -307,4 +307,54 @@ async fn a_conversation_is_claimed_across_replicas() {
     // Released with the terminal event: the other replica continues at once.
     let (status, _, r) = b.post(&json!({"conversation": conv, "input": "after"}), USER).await;
     assert_eq!((status, &r["status"]), (200, &json!("completed")), "{r}");
+}
+
+/// A background stream running on A is streamed from B: the stored events from the start or
+/// after `starting_after`, then live ones until the terminal event, the same frames A serves.
+#[tokio::test]
+async fn a_background_stream_on_one_replica_is_streamed_from_another() {
+    let Some(url) = database() else { return };
+    let env = [("AGENTHOST_STORE", url.as_str()), ("AGENTHOST_SCRIPTED_PACE_MS", "100")];
+    let (a, b) = tokio::join!(Server::start(&env), Server::start(&env));
+    let body = json!({"input": "one two three four five six seven eight", "background": true, "stream": true});
+    let mut on_a = agenthost_e2e::EventReader::new(a.sse("/responses", Some(&body), USER).await);
+    let created = on_a.next().await.unwrap();
+    let id = created.data["response"]["id"].as_str().unwrap().to_string();
+
+    // While it runs on A, B streams it live from the start.
+    let from_b = b
+        .http
+        .get(format!("{}/responses/{id}?stream=true", b.base))
+        .header("x-agent-user-id", "replica-e2e")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_b.status(), 200);
+    let (events_b, _) = agenthost_e2e::read_events(from_b).await;
+    let mut events_a = vec![created];
+    while let Some(e) = on_a.next().await {
+        events_a.push(e);
+    }
+    let seqs = |events: &[agenthost_e2e::Event]| {
+        events.iter().map(|e| e.data["sequence_number"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(&events_b), seqs(&events_a));
+    assert_eq!(events_b.last().unwrap().name, "response.completed");
+    assert_eq!(events_b.last().unwrap().data, events_a.last().unwrap().data);
+
+    // Replay after an event, from the database.
+    let after = b
+        .http
+        .get(format!("{}/responses/{id}?stream=true&starting_after=3", b.base))
+        .header("x-agent-user-id", "replica-e2e")
+        .send()
+        .await
+        .unwrap();
+    let (replayed, _) = agenthost_e2e::read_events(after).await;
+    assert_eq!(replayed.first().unwrap().data["sequence_number"], 4);
+    assert_eq!(replayed.len(), events_a.len() - 4);
+    // Another user gets nothing.
+    let (status, _) =
+        b.send("GET", &format!("/responses/{id}?stream=true"), None, &[("x-agent-user-id", "other")]).await;
+    assert_eq!(status, 404);
 }

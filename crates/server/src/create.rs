@@ -283,6 +283,13 @@ async fn start(
         app.store.put(record).await?;
     }
     app.runs.insert(run.clone());
+    if request.background
+        && request.stream
+        && let Some(db) = &app.durable
+    {
+        // Any replica can then stream it.
+        crate::shared_events::ship(app, db.clone(), run.clone());
+    }
 
     // A child of the request's server span (current here); the run task runs inside it and the
     // log span.

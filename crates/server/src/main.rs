@@ -20,6 +20,7 @@ mod probes;
 mod read;
 mod run;
 mod serve;
+mod shared_events;
 mod sse;
 mod state;
 mod telemetry;

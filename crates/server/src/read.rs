@@ -117,6 +117,13 @@ async fn replay(
     }
     match find(app, user, id).await? {
         Found::Stored(r) if !r.response.background => Err(ApiError::NotBackground),
+        // Run (or finished) on another replica: its events are in the database.
+        Found::Stored(_) if app.durable.is_some() => {
+            let db = app.durable.clone().ok_or(ApiError::NotReplayable)?;
+            let permit = app.admission.stream()?;
+            let limit = app.config.response_timeout + std::time::Duration::from_secs(30);
+            crate::shared_events::stream(db, user, id, from, limit, permit).await?.ok_or(ApiError::NotReplayable)
+        }
         _ => Err(ApiError::NotReplayable),
     }
 }

@@ -291,6 +291,55 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Records SSE frames `first_seq..` of a background streaming response (frames already
+    /// recorded are kept).
+    pub async fn append_events(&self, response_id: &str, first_seq: i64, frames: &[String]) -> Result<(), StoreError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO agenthost_events (response_id, seq, frame) \
+                 SELECT $1, $2 + n - 1, frame FROM unnest($3::text[]) WITH ORDINALITY AS t (frame, n) \
+                 ON CONFLICT DO NOTHING",
+                &[&response_id, &first_seq, &frames],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// At most `limit` recorded frames of `user`'s response from `from_seq`, in order;
+    /// `Missing` for a response that is not theirs (or deleted).
+    pub async fn events_after(
+        &self,
+        user: &UserKey,
+        response_id: &str,
+        from_seq: i64,
+        limit: i64,
+    ) -> Result<Lookup<Vec<String>>, StoreError> {
+        let client = self.client().await?;
+        let owned = client
+            .query_opt(
+                "SELECT 1 FROM agenthost_responses WHERE id = $1 AND user_key = $2 AND NOT deleted",
+                &[&response_id, &user.partition()],
+            )
+            .await
+            .map_err(unavailable)?;
+        if owned.is_none() {
+            return Ok(Lookup::Missing);
+        }
+        let rows = client
+            .query(
+                "SELECT frame FROM agenthost_events WHERE response_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
+                &[&response_id, &from_seq, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(Lookup::Found(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
     /// Ends every unfinished response whose lease lapsed (its replica died) `failed` with
     /// `run_lost`; returns how many.
     pub async fn reap_lost_runs(&self) -> Result<u64, StoreError> {

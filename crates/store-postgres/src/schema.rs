@@ -1,7 +1,7 @@
 //! The embedded schema and the advisory lock that serializes applying it.
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// The schema, idempotent.
 pub(crate) const SQL: &str = include_str!("schema.sql");

@@ -58,5 +58,14 @@ CREATE INDEX IF NOT EXISTS agenthost_responses_lease ON agenthost_responses (lea
 ALTER TABLE agenthost_conversations ADD COLUMN IF NOT EXISTS claimed_by text;
 ALTER TABLE agenthost_conversations ADD COLUMN IF NOT EXISTS claimed_until timestamptz;
 
+-- Version 4: the events of background streaming responses, so any replica can replay them
+-- (`GET /responses/{id}?stream=true`) while the owning replica runs them and after.
+CREATE TABLE IF NOT EXISTS agenthost_events (
+    response_id text NOT NULL REFERENCES agenthost_responses (id) ON DELETE CASCADE,
+    seq         bigint NOT NULL,
+    frame       text NOT NULL,
+    PRIMARY KEY (response_id, seq)
+);
+
 CREATE TABLE IF NOT EXISTS agenthost_schema (version integer PRIMARY KEY);
-INSERT INTO agenthost_schema (version) VALUES (1), (2), (3) ON CONFLICT DO NOTHING;
+INSERT INTO agenthost_schema (version) VALUES (1), (2), (3), (4) ON CONFLICT DO NOTHING;
