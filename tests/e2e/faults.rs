@@ -267,3 +267,70 @@ async fn assert_no_leaks(s: &Server, before: usize) -> usize {
     assert!(after <= before + 2, "file descriptors: {before} before the load, {after} after");
     after
 }
+
+/// The identity endpoint failing (500) or slow: toolbox tokens cannot be had, so the toolbox's
+/// tools are missing from each answer with an error saying so, and every one of 64 concurrent
+/// responses still completes; token requests are shared, never one per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_users_while_the_identity_endpoint_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    // Every other token request fails at once; the rest answer after a second with a 500 too.
+    let app = axum::Router::new().fallback(move || {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n % 2 == 1 {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "identity endpoint down")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/msi/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let proxy = MockProxy::start(scenario()).await.unwrap();
+    let s = Server::start(&[
+        ("FOUNDRY_PROJECT_ENDPOINT", proxy.base_url().as_str()),
+        ("TOOLBOX_NAME", "steady"),
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IDENTITY_HEADER", "h"),
+        ("AGENTHOST_TOOLBOX_STARTUP_TIMEOUT", "1"),
+        ("AGENTHOST_TOOLBOX_REQUEST_TIMEOUT", "3"),
+    ])
+    .await;
+    let fds_before = fd_count(s.pid());
+    let runs = (0..USERS).map(|user| {
+        let s = &s;
+        async move {
+            let body =
+                json!({"input": format!(r#"call:echo {{"text":"u{user}r0"}}"#), "stream": user.is_multiple_of(2)});
+            let headers = as_user(&format!("id{user}"), 1);
+            let r = if user.is_multiple_of(2) {
+                let (events, _) = read_events(s.sse("/responses", Some(&body), &pairs(&headers)).await).await;
+                events.last().map(|e| e.data["response"].clone()).unwrap_or_default()
+            } else {
+                let (status, _, r) = s.post(&body, &pairs(&headers)).await;
+                assert_eq!(status, 200, "{r}");
+                r
+            };
+            assert_eq!(check_response(&r, user), "completed");
+            let list = &r["output"][0];
+            assert_eq!(list["type"], "mcp_list_tools", "{r}");
+            let error = list["error"].as_str().unwrap_or_default();
+            assert!(error.contains("no access token") || error.contains("did not answer in time"), "{error}");
+        }
+    });
+    join_all(runs).await;
+    let token_requests = hits.load(Ordering::SeqCst);
+    assert!(token_requests <= USERS, "{token_requests} token requests for {USERS} responses");
+    assert!(
+        proxy.requests().iter().all(|q| q.jsonrpc_method.as_deref() != Some("tools/call")),
+        "no call without a token"
+    );
+    let fds_after = assert_no_leaks(&s, fds_before).await;
+    eprintln!(
+        "fault matrix (identity): {USERS} responses completed, {token_requests} token requests, fds {fds_before} -> {fds_after}"
+    );
+}
