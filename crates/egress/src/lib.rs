@@ -324,8 +324,9 @@ impl EgressPolicy {
 
     /// The HTTP client's side of the policy: every connection's resolved addresses are checked
     /// (one refused address fails the connection), redirects are followed only to URLs
-    /// [`EgressPolicy::check_url`] accepts (at most five), and no proxy is used (it would resolve
-    /// the host itself).
+    /// [`EgressPolicy::check_url`] accepts on the same origin (at most five; the request's
+    /// credentials are its own server's), and no proxy is used (it would resolve the host
+    /// itself).
     pub fn guard(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         let redirects = self.clone();
         builder
@@ -335,13 +336,23 @@ impl EgressPolicy {
                 if attempt.previous().len() > MAX_REDIRECTS {
                     return attempt.error(Refusal::new(Rule::Redirect, "too many redirects (rule redirect)"));
                 }
-                match redirects.check_url(attempt.url().as_str()) {
-                    Ok(_) => attempt.follow(),
-                    Err(refusal) => attempt.error(Refusal::new(
+                if let Err(refusal) = redirects.check_url(attempt.url().as_str()) {
+                    return attempt.error(Refusal::new(
                         Rule::Redirect,
                         format!("a redirect was refused: {} (rule redirect)", refusal.message),
-                    )),
+                    ));
                 }
+                // A request's credentials (custom headers reqwest does not strip) are for its
+                // own server: a redirect elsewhere would hand them to another.
+                let same_origin = attempt.previous().first().is_some_and(|first| first.origin() == attempt.url().origin());
+                if !same_origin {
+                    let host = attempt.url().host_str().unwrap_or_default().to_string();
+                    return attempt.error(Refusal::new(
+                        Rule::Redirect,
+                        format!("a redirect to another origin ({host}) was refused: the request's credentials are for its own server (rule redirect)"),
+                    ));
+                }
+                attempt.follow()
             }))
             .no_proxy()
     }
