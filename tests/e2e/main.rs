@@ -28,6 +28,8 @@ mod platform;
 mod protocol;
 /// Third-party MCP servers (FastMCP, server-everything) as request tools and as toolboxes.
 mod real_mcp;
+/// Real MCP servers as toolboxes, every answer compared with a direct client's.
+mod real_mcp_toolbox;
 /// Several replicas on one PostgreSQL; an unreachable database; `serve --check`.
 mod replicas;
 /// Official client libraries (the openai npm package) against the real binary.
