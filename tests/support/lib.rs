@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::Value;
 
-pub mod mcp_servers;
 /// A direct MCP client (Streamable HTTP), the oracle for real servers' tools and answers.
 pub mod mcp_client;
+pub mod mcp_servers;
 
 /// Path of a workspace binary: `$AGENTHOST_BIN_DIR/<name>`, else the target dir of this build.
 pub fn binary(name: &str) -> PathBuf {
