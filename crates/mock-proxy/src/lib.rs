@@ -15,6 +15,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! It also serves the Foundry storage API (`{prefix}/storage/…?api-version=v1`: responses, items,
+//! history and conversations, in memory, partitioned by the call id's user, requiring a bearer
+//! token), so the `foundry` response store is tested offline.
+//!
 //! The crate README documents the scenario file format and the HTTP control routes.
 
 #![warn(missing_docs)]
@@ -25,6 +29,7 @@ mod routes;
 mod scenario;
 mod server;
 mod state;
+mod storage;
 mod users;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -39,6 +44,7 @@ pub use scenario::{
     ToolboxSpec, demo_scenario,
 };
 pub use state::{CONTAINER_USER, RecordedRequest, StateSnapshot};
+pub use storage::StorageRequest;
 
 use state::{Shared, user_from_label};
 
@@ -135,6 +141,27 @@ impl MockProxy {
     /// Forgets the log, consents, expiry and consent links, and rearms every fault.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    /// Every call received on the storage routes so far, in order.
+    pub fn storage_requests(&self) -> Vec<StorageRequest> {
+        self.shared.storage.requests()
+    }
+
+    /// Empties the storage call log.
+    pub fn clear_storage_requests(&self) {
+        self.shared.storage.clear_requests();
+    }
+
+    /// Answers the next `count` storage calls with HTTP `status` (429 and 503 with
+    /// `Retry-After: 0`); `count` 0 ends the fault.
+    pub fn fail_storage(&self, status: u16, count: u32) {
+        self.shared.storage.fail(status, count);
+    }
+
+    /// Forgets every stored response, item and conversation, the storage log and its fault.
+    pub fn reset_storage(&self) {
+        self.shared.storage.reset();
     }
 
     /// Stops accepting, closes every connection (including hanging ones) and waits for them.

@@ -24,6 +24,7 @@ use crate::{
     scenario::Mode,
     server::ConnHandle,
     state::{RecordedRequest, Shared, user_from_call_id, user_from_label},
+    storage,
 };
 
 /// Largest MCP request body the mock buffers.
@@ -74,6 +75,8 @@ pub(crate) fn router(shared: Arc<Shared>, shutdown: &CancellationToken) -> Route
         .route("/_mock/revoke", post(revoke))
         .route("/_mock/expire", post(expire))
         .route("/_mock/reset", post(reset))
+        .route("/_mock/storage/requests", get(storage_requests))
+        .route("/_mock/storage/fail", post(storage_fail))
         .fallback(mcp_entry)
         .with_state(app)
 }
@@ -149,6 +152,9 @@ fn not_found(id: Option<Value>, message: String, toolbox: &str, version: Option<
 
 /// Every request that is not a control route: MCP endpoints, else a plain 404.
 async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
+    if let Some(segments) = storage::route_of(req.uri().path()) {
+        return storage::handle(&app.shared, segments, req).await;
+    }
     let Some((toolbox, version)) = parse_mcp_path(req.uri().path()) else {
         return (StatusCode::NOT_FOUND, "mock-proxy: no such route").into_response();
     };
@@ -307,6 +313,23 @@ async fn expire(State(app): State<App>, Json(body): Json<ExpireBody>) -> Respons
         app.shared.unexpire(&user);
     }
     Json(app.shared.snapshot()).into_response()
+}
+
+async fn storage_requests(State(app): State<App>) -> Json<Vec<storage::StorageRequest>> {
+    Json(app.shared.storage.requests())
+}
+
+/// Body of `/_mock/storage/fail`: answer the next `count` storage calls with `status`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StorageFailBody {
+    status: u16,
+    count: u32,
+}
+
+async fn storage_fail(State(app): State<App>, Json(body): Json<StorageFailBody>) -> StatusCode {
+    app.shared.storage.fail(body.status, body.count);
+    StatusCode::NO_CONTENT
 }
 
 async fn reset(State(app): State<App>) -> StatusCode {

@@ -97,13 +97,20 @@ pub(crate) struct Shared {
     pub(crate) scenario: Scenario,
     /// Base URL used in consent links, without a trailing `/`.
     pub(crate) public_base: String,
+    /// The storage service's responses, items and conversations.
+    pub(crate) storage: crate::storage::Storage,
     state: Mutex<State>,
 }
 
 impl Shared {
     pub(crate) fn new(scenario: Scenario, public_base: String) -> Self {
         let state = State { faults: fresh_counters(&scenario), ..State::default() };
-        Self { scenario, public_base: public_base.trim_end_matches('/').to_owned(), state: Mutex::new(state) }
+        Self {
+            scenario,
+            public_base: public_base.trim_end_matches('/').to_owned(),
+            storage: Default::default(),
+            state: Mutex::new(state),
+        }
     }
 
     pub(crate) fn record(&self, request: RecordedRequest) {

@@ -47,7 +47,7 @@ pub async fn create(
     let request = CreateConversation::parse(&body)?;
     let conversation = Conversation::new(id::new_id(id::CONVERSATION, None), unix_now(), request.metadata);
     let items = with_ids(request.items, &conversation.id);
-    app.store.create_conversation(&platform.user, conversation.clone(), items).await?;
+    app.store.create_conversation(&platform.caller(), conversation.clone(), items).await?;
     Ok(Json(conversation).into_response())
 }
 
@@ -57,7 +57,7 @@ pub async fn get(
     Extension(platform): Extension<PlatformRequest>,
     Path(id): Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = found(app.store.conversation(&platform.user, &id).await?, &id)?;
+    let conversation = found(app.store.conversation(&platform.caller(), &id).await?, &id)?;
     Ok(Json(conversation).into_response())
 }
 
@@ -71,7 +71,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
     let metadata = conversation::parse_update(&body)?;
-    let conversation = found(app.store.update_conversation(&platform.user, &id, metadata).await?, &id)?;
+    let conversation = found(app.store.update_conversation(&platform.caller(), &id, metadata).await?, &id)?;
     Ok(Json(conversation).into_response())
 }
 
@@ -81,7 +81,7 @@ pub async fn delete(
     Extension(platform): Extension<PlatformRequest>,
     Path(id): Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    found(app.store.delete_conversation(&platform.user, &id).await?, &id)?;
+    found(app.store.delete_conversation(&platform.caller(), &id).await?, &id)?;
     Ok(Json(json!({"id": id, "object": "conversation.deleted", "deleted": true})).into_response())
 }
 
@@ -93,7 +93,7 @@ pub async fn list_items(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_query(&query)?;
-    let page = found(app.store.conversation_items(&platform.user, &id, &page).await?, &id)?;
+    let page = found(app.store.conversation_items(&platform.caller(), &id, &page).await?, &id)?;
     Ok(Json(list(&page.data, page.has_more)).into_response())
 }
 
@@ -107,7 +107,7 @@ pub async fn add_items(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(body, &headers, app.config.max_body_bytes, app.admission.body_timeout).await?;
     let items = with_ids(conversation::parse_add_items(&body)?, &id);
-    found(app.store.add_conversation_items(&platform.user, &id, items.clone()).await?, &id)?;
+    found(app.store.add_conversation_items(&platform.caller(), &id, items.clone()).await?, &id)?;
     Ok(Json(list(&items, false)).into_response())
 }
 
@@ -117,7 +117,7 @@ pub async fn get_item(
     Extension(platform): Extension<PlatformRequest>,
     Path((id, item)): Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    match found(app.store.conversation_item(&platform.user, &id, &item).await?, &id)? {
+    match found(app.store.conversation_item(&platform.caller(), &id, &item).await?, &id)? {
         Some(found) => Ok(Json(found).into_response()),
         None => Err(ApiError::ConversationItemNotFound { conversation: id, item }),
     }
@@ -129,7 +129,7 @@ pub async fn delete_item(
     Extension(platform): Extension<PlatformRequest>,
     Path((id, item)): Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    match found(app.store.delete_conversation_item(&platform.user, &id, &item).await?, &id)? {
+    match found(app.store.delete_conversation_item(&platform.caller(), &id, &item).await?, &id)? {
         Some(conversation) => Ok(Json(conversation).into_response()),
         None => Err(ApiError::ConversationItemNotFound { conversation: id, item }),
     }

@@ -18,7 +18,7 @@ use agenthost_remote_mcp::ServerSpec;
 use agenthost_responses::{
     AgentReference, CreateRequest, Created, Item, Response, ResponseError, ResponseWriter, Role, id, unix_now,
 };
-use agenthost_store::{HistorySource, Lookup, Record};
+use agenthost_store::{Caller, HistorySource, Lookup, Record};
 use agenthost_toolbox::Marker;
 use axum::Json;
 use axum::body::Body;
@@ -140,6 +140,7 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
     let markers = app.toolboxes.markers(&request.tools)?;
     let servers = crate::mcp_tools::servers(app, &request).await?;
     let user = &platform.user;
+    let caller = platform.caller();
     let hint = request.previous_response_id.as_deref().or(request.conversation.as_deref());
     let response_id = platform.response_id.clone().unwrap_or_else(|| id::new_id(id::RESPONSE, hint));
     // Claimed before the history is read, so it holds every item of the response before.
@@ -151,15 +152,15 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
         ),
         None => None,
     };
-    let history = history(app, user, &request).await?;
+    let history = history(app, &caller, &request).await?;
     if request.conversation.is_some()
         && request.input.is_empty()
         && !matches!(history.last(), Some(Item::Message(m)) if m.role == Role::User)
     {
         return Err(ApiError::MissingInput);
     }
-    let reused = crate::mcp_tools::reused_lists(app, user, &request, &servers, &history).await?;
-    let input = resolve_references(app, user, request.input.clone(), &response_id).await?;
+    let reused = crate::mcp_tools::reused_lists(app, &caller, &request, &servers, &history).await?;
+    let input = resolve_references(app, &caller, request.input.clone(), &response_id).await?;
     let approvals = approvals_from(&history, &input)
         .map_err(|e| ApiError::UnknownApproval { message: e.message, index: e.index })?;
 
@@ -207,13 +208,13 @@ async fn prepare(app: &AppState, platform: &PlatformRequest, request: CreateRequ
 
 /// The turn's history: the `previous_response_id` chain (which must exist for this user), or
 /// the conversation's responses (an unknown conversation starts empty).
-async fn history(app: &AppState, user: &UserKey, request: &CreateRequest) -> Result<Vec<Item>, ApiError> {
+async fn history(app: &AppState, caller: &Caller, request: &CreateRequest) -> Result<Vec<Item>, ApiError> {
     Ok(match (&request.previous_response_id, &request.conversation) {
-        (Some(prev), _) => match app.store.history(user, HistorySource::Previous(prev)).await? {
+        (Some(prev), _) => match app.store.history(caller, HistorySource::Previous(prev)).await? {
             Lookup::Found(items) => items,
             _ => return Err(ApiError::PreviousResponseNotFound(prev.clone())),
         },
-        (None, Some(conv)) => match app.store.history(user, HistorySource::Conversation(conv)).await? {
+        (None, Some(conv)) => match app.store.history(caller, HistorySource::Conversation(conv)).await? {
             Lookup::Found(items) => items,
             _ => Vec::new(),
         },
@@ -224,7 +225,7 @@ async fn history(app: &AppState, user: &UserKey, request: &CreateRequest) -> Res
 /// Replaces `item_reference` inputs with the stored items and gives every input item an id.
 async fn resolve_references(
     app: &AppState,
-    user: &UserKey,
+    caller: &Caller,
     input: Vec<Item>,
     response_id: &str,
 ) -> Result<Vec<Item>, ApiError> {
@@ -235,7 +236,7 @@ async fn resolve_references(
             _ => None,
         })
         .collect();
-    let mut resolved = if refs.is_empty() { Vec::new() } else { app.store.items(user, &refs).await? }.into_iter();
+    let mut resolved = if refs.is_empty() { Vec::new() } else { app.store.items(caller, &refs).await? }.into_iter();
     let mut out = Vec::with_capacity(input.len());
     for (index, mut item) in input.into_iter().enumerate() {
         if let Item::ItemReference(r) = &item {
@@ -280,7 +281,7 @@ async fn start(
     writer.created(&mut sink);
     if request.background {
         let record = Record { user: platform.user.clone(), response: writer.response().clone(), input: input.clone() };
-        app.store.put(record).await?;
+        app.store.put(&platform.caller(), record).await?;
     }
     app.runs.insert(run.clone());
     if request.background
@@ -380,6 +381,7 @@ struct Plan {
 /// The run task: drives the turn, persists, then publishes the terminal event.
 async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sink: RunSink, plan: Plan) {
     let Plan { mut turn, markers, servers, reused, input, store, span, claim, _permit } = plan;
+    let caller = Caller::new(run.user.clone(), turn.ctx.call_id.as_deref());
     let started = Instant::now();
     let deadline = app.config.response_timeout;
     writer.in_progress(&mut sink);
@@ -425,7 +427,7 @@ async fn drive(app: AppState, run: Arc<Run>, mut writer: ResponseWriter, mut sin
     let client_gone = run.stop_reason() == StopReason::ClientGone && !run.background;
     if store && !client_gone {
         let record = Record { user: run.user.clone(), response: response.clone(), input };
-        if let Err(e) = app.store.put(record).await {
+        if let Err(e) = app.store.put(&caller, record).await {
             tracing::error!(response_id = %run.id, code = e.code(), "could not store response: {e}");
             // What was not stored is not acknowledged: the response ends failed instead.
             fail_unstored(&mut response, &mut sink, e.code());

@@ -8,7 +8,7 @@ use agenthost_agent::UserKey;
 use agenthost_egress::Rule;
 use agenthost_remote_mcp::ServerSpec;
 use agenthost_responses::{CreateRequest, Item};
-use agenthost_store::Lookup;
+use agenthost_store::{Caller, Lookup};
 use serde_json::Value;
 
 use crate::config::mcp::RESOLVE_TIMEOUT;
@@ -52,7 +52,7 @@ fn server_url_param(server: &ServerSpec) -> String {
 /// behaviour).
 pub async fn reused_lists(
     app: &AppState,
-    user: &UserKey,
+    caller: &Caller,
     request: &CreateRequest,
     servers: &[ServerSpec],
     history: &[Item],
@@ -61,7 +61,7 @@ pub async fn reused_lists(
     let Some(previous) = request.previous_response_id.as_deref().filter(|_| !servers.is_empty()) else {
         return Ok(out);
     };
-    let Lookup::Found(previous) = app.store.get(user, previous).await? else {
+    let Lookup::Found(previous) = app.store.get(caller, previous).await? else {
         return Ok(out);
     };
     for server in servers {

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use agenthost_agent::{TraceHeaders, UserKey};
+use agenthost_store::Caller;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -42,6 +43,11 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 impl PlatformRequest {
+    /// The user and call id, as store operations need them.
+    pub fn caller(&self) -> Caller {
+        Caller::new(self.user.clone(), self.call_id.as_deref())
+    }
+
     /// Reads the platform headers of a request.
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let request_id = header_str(headers, "x-request-id")

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agenthost_agent::UserKey;
 use agenthost_responses::{Item, ResponseStatus};
-use agenthost_store::{Lookup, PageQuery, Record};
+use agenthost_store::{Caller, Lookup, PageQuery, Record};
 use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
@@ -34,11 +34,11 @@ enum Found {
 }
 
 /// Looks `id` up for `user`: the in-flight background run, else the store.
-async fn find(app: &AppState, user: &UserKey, id: &str) -> Result<Found, ApiError> {
-    if let Some(run) = in_flight(app, user, id)? {
+async fn find(app: &AppState, caller: &Caller, id: &str) -> Result<Found, ApiError> {
+    if let Some(run) = in_flight(app, caller.user(), id)? {
         return Ok(Found::Live(run));
     }
-    match app.store.get(user, id).await? {
+    match app.store.get(caller, id).await? {
         Lookup::Found(r) => Ok(Found::Stored(r)),
         Lookup::Deleted => Err(ApiError::ResponseDeleted(id.to_string())),
         Lookup::Missing => Err(ApiError::ResponseNotFound(id.to_string())),
@@ -62,16 +62,16 @@ pub async fn get(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<HttpResponse, ApiError> {
-    let user = &platform.user;
+    let caller = platform.caller();
     let stream = match query.get("stream").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::InvalidValue { param: "stream", message: "'stream' must be true or false." }),
     };
     if stream {
-        return replay(&app, user, &id, &query, &headers).await;
+        return replay(&app, &caller, &id, &query, &headers).await;
     }
-    match find(&app, user, &id).await? {
+    match find(&app, &caller, &id).await? {
         Found::Live(run) => {
             let snapshot = run.snapshot().ok_or(ApiError::Internal("background run without a snapshot"))?;
             Ok(Json(snapshot.as_ref()).into_response())
@@ -84,7 +84,7 @@ pub async fn get(
 /// (or `Last-Event-ID`), then its live events. Finished runs stay replayable for a while.
 async fn replay(
     app: &AppState,
-    user: &UserKey,
+    caller: &Caller,
     id: &str,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -103,9 +103,10 @@ async fn replay(
             });
         }
     };
+    let user = caller.user();
     match app.runs.get(user, id) {
         Some(run) if run.background && run.stream => {
-            if let Lookup::Deleted = app.store.get(user, id).await? {
+            if let Lookup::Deleted = app.store.get(caller, id).await? {
                 return Err(ApiError::ResponseDeleted(id.to_string()));
             }
             let permit = app.admission.stream()?;
@@ -115,7 +116,7 @@ async fn replay(
         Some(run) if !run.background => return Err(ApiError::ResponseNotFound(id.to_string())),
         _ => {}
     }
-    match find(app, user, id).await? {
+    match find(app, caller, id).await? {
         Found::Stored(r) if !r.response.background => Err(ApiError::NotBackground),
         // Run (or finished) on another replica: its events are in the database.
         Found::Stored(_) if app.durable.is_some() => {
@@ -134,7 +135,7 @@ pub async fn cancel(
     Extension(platform): Extension<PlatformRequest>,
     Path(id): Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = match find(&app, &platform.user, &id).await? {
+    let record = match find(&app, &platform.caller(), &id).await? {
         Found::Live(run) => {
             run.stop(StopReason::Cancelled);
             let done = tokio::time::timeout(CANCEL_GRACE, run.wait_finished())
@@ -153,7 +154,7 @@ pub async fn cancel(
         && let Some(db) = &app.durable
     {
         db.notify_cancel(&id).await?;
-        return wait_until_settled(&app, &platform.user, &id).await;
+        return wait_until_settled(&app, &platform.caller(), &id).await;
     }
     Err(ApiError::CancelFinished(match record.response.status {
         ResponseStatus::Cancelled => return Ok(Json(&record.response).into_response()),
@@ -166,11 +167,11 @@ pub async fn cancel(
 
 /// The stored response `id` once it is no longer queued or in progress (within
 /// [`CANCEL_GRACE`]), for a cancel carried out by another replica.
-async fn wait_until_settled(app: &AppState, user: &UserKey, id: &str) -> Result<HttpResponse, ApiError> {
+async fn wait_until_settled(app: &AppState, caller: &Caller, id: &str) -> Result<HttpResponse, ApiError> {
     let deadline = tokio::time::Instant::now() + CANCEL_GRACE;
     loop {
         // The store is the only channel back from the other replica; its commit is the signal.
-        if let Found::Stored(r) = find(app, user, id).await?
+        if let Found::Stored(r) = find(app, caller, id).await?
             && !matches!(r.response.status, ResponseStatus::Queued | ResponseStatus::InProgress)
         {
             return Ok(Json(&r.response).into_response());
@@ -192,7 +193,7 @@ pub async fn delete(
     if in_flight(&app, user, &id)?.is_some() {
         return Err(ApiError::DeleteInProgress(id));
     }
-    match app.store.delete(user, &id).await? {
+    match app.store.delete(&platform.caller(), &id).await? {
         Lookup::Found(()) => Ok(Json(json!({"id": id, "object": "response.deleted", "deleted": true})).into_response()),
         Lookup::Deleted => Err(ApiError::ResponseDeleted(id)),
         Lookup::Missing => Err(ApiError::ResponseNotFound(id)),
@@ -235,7 +236,7 @@ pub async fn input_items(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_query(&query)?;
-    match app.store.input_items(&platform.user, &id, &page).await? {
+    match app.store.input_items(&platform.caller(), &id, &page).await? {
         Lookup::Found(p) => Ok(Json(list(&p.data, p.has_more)).into_response()),
         Lookup::Deleted => Err(ApiError::ResponseDeleted(id)),
         Lookup::Missing => Err(ApiError::ResponseNotFound(id)),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use agenthost_platform::UserKey;
 use agenthost_responses::{Conversation, Item, Response, ResponseStatus};
 use agenthost_store::{
-    HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats,
+    Caller, HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value};
@@ -580,7 +580,7 @@ fn page_of(mut all: Vec<Item>, page: &PageQuery) -> Page {
 
 #[async_trait::async_trait]
 impl ResponseStore for PostgresStore {
-    async fn put(&self, record: Record) -> Result<(), StoreError> {
+    async fn put(&self, _caller: &Caller, record: Record) -> Result<(), StoreError> {
         let user = record.user.partition();
         let response = &record.response;
         let finished = !matches!(response.status, ResponseStatus::Queued | ResponseStatus::InProgress);
@@ -648,7 +648,8 @@ impl ResponseStore for PostgresStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn get(&self, user: &UserKey, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
+    async fn get(&self, caller: &Caller, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         Ok(match self.visible(&**client, user.partition(), id).await? {
             Lookup::Found((response, input, _, _)) => {
@@ -659,7 +660,8 @@ impl ResponseStore for PostgresStore {
         })
     }
 
-    async fn delete(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
+    async fn delete(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         match self.visible(&**client, user.partition(), id).await? {
             Lookup::Found(_) => {}
@@ -677,7 +679,8 @@ impl ResponseStore for PostgresStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
+    async fn history(&self, caller: &Caller, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         let user = user.partition();
         match source {
@@ -691,7 +694,8 @@ impl ResponseStore for PostgresStore {
         }
     }
 
-    async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+    async fn input_items(&self, caller: &Caller, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         let user = user.partition();
         let (_, input, conversation, mark) = match self.visible(&**client, user, id).await? {
@@ -707,7 +711,8 @@ impl ResponseStore for PostgresStore {
         Ok(Lookup::Found(page_of(all, page)))
     }
 
-    async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
+    async fn items(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         let rows = client
             .query(
@@ -732,11 +737,11 @@ impl ResponseStore for PostgresStore {
 
     async fn create_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         conversation: Conversation,
         items: Vec<Item>,
     ) -> Result<(), StoreError> {
-        let user = user.partition();
+        let user = caller.user().partition();
         let body = serde_json::to_value(&conversation).map_err(corrupt)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(unavailable)?;
@@ -753,7 +758,8 @@ impl ResponseStore for PostgresStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<Conversation>, StoreError> {
+    async fn conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<Conversation>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -771,10 +777,11 @@ impl ResponseStore for PostgresStore {
 
     async fn update_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         metadata: Map<String, Value>,
     ) -> Result<Lookup<Conversation>, StoreError> {
+        let user = caller.user();
         let Lookup::Found(mut conversation) = self.conversation(user, id).await? else { return Ok(Lookup::Missing) };
         conversation.metadata = metadata;
         let body = serde_json::to_value(&conversation).map_err(corrupt)?;
@@ -789,7 +796,8 @@ impl ResponseStore for PostgresStore {
         Ok(if n == 1 { Lookup::Found(conversation) } else { Lookup::Missing })
     }
 
-    async fn delete_conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
+    async fn delete_conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         if !self.has_conversation(&**client, user.partition(), id).await? {
             return Ok(Lookup::Missing);
@@ -803,10 +811,11 @@ impl ResponseStore for PostgresStore {
 
     async fn add_conversation_items(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         items: Vec<Item>,
     ) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user();
         let mut client = self.client().await?;
         if !self.has_conversation(&**client, user.partition(), id).await? {
             return Ok(Lookup::Missing);
@@ -817,7 +826,13 @@ impl ResponseStore for PostgresStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn conversation_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+    async fn conversation_items(
+        &self,
+        caller: &Caller,
+        id: &str,
+        page: &PageQuery,
+    ) -> Result<Lookup<Page>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         if !self.has_conversation(&**client, user.partition(), id).await? {
             return Ok(Lookup::Missing);
@@ -838,10 +853,11 @@ impl ResponseStore for PostgresStore {
 
     async fn conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Item>>, StoreError> {
+        let user = caller.user();
         let client = self.client().await?;
         if !self.has_conversation(&**client, user.partition(), id).await? {
             return Ok(Lookup::Missing);
@@ -862,10 +878,11 @@ impl ResponseStore for PostgresStore {
 
     async fn delete_conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Conversation>>, StoreError> {
+        let user = caller.user();
         let Lookup::Found(conversation) = self.conversation(user, id).await? else { return Ok(Lookup::Missing) };
         let client = self.client().await?;
         let n = client

@@ -44,19 +44,19 @@ async fn postgres_store_conforms() {
     let other = PostgresStore::new(&options(&url)).expect("store");
     let r = conformance::record("replica-user", "shared", None, agenthost_responses::ResponseStatus::Completed);
     let id = r.response.id.clone();
-    store.put(r).await.expect("put");
-    assert!(matches!(other.get(&UserKey::new("replica-user"), &id).await.unwrap(), Lookup::Found(_)));
+    store.put(&r.user.clone().into(), r).await.expect("put");
+    assert!(matches!(other.get(&UserKey::new("replica-user").into(), &id).await.unwrap(), Lookup::Found(_)));
 
     // Retention: a zero TTL reads as missing; the count cap trims the oldest.
     let expired = PostgresStore::new(&PostgresOptions { ttl: Duration::ZERO, ..options(&url) }).expect("store");
-    assert_eq!(expired.get(&UserKey::new("replica-user"), &id).await.unwrap(), Lookup::Missing);
+    assert_eq!(expired.get(&UserKey::new("replica-user").into(), &id).await.unwrap(), Lookup::Missing);
     let capped = PostgresStore::new(&PostgresOptions { max_responses: 1, ..options(&url) }).expect("store");
     let newest = conformance::record("cap-user", "newest", None, agenthost_responses::ResponseStatus::Completed);
     let newest_id = newest.response.id.clone();
-    capped.put(newest).await.expect("put");
+    capped.put(&newest.user.clone().into(), newest).await.expect("put");
     capped.sweep().await.expect("sweep");
-    assert_eq!(capped.get(&UserKey::new("replica-user"), &id).await.unwrap(), Lookup::Missing);
-    assert!(matches!(capped.get(&UserKey::new("cap-user"), &newest_id).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(capped.get(&UserKey::new("replica-user").into(), &id).await.unwrap(), Lookup::Missing);
+    assert!(matches!(capped.get(&UserKey::new("cap-user").into(), &newest_id).await.unwrap(), Lookup::Found(_)));
     assert_eq!(capped.stats().responses, 1);
 }
 
@@ -66,7 +66,7 @@ async fn an_unreachable_database_is_unavailable_not_a_panic() {
     let err = store.migrate().await.expect_err("unreachable");
     assert_eq!(err.code(), "store_unavailable");
     assert!(!err.to_string().contains("secret-pw"), "{err}");
-    let err = store.get(&UserKey::new("u"), "caresp_x").await.expect_err("unreachable");
+    let err = store.get(&UserKey::new("u").into(), "caresp_x").await.expect_err("unreachable");
     assert_eq!(err.code(), "store_unavailable");
     assert_eq!(redact("postgres://agenthost:secret-pw@db:5432/x"), "postgres://agenthost:***@db:5432/x");
     assert!(PostgresStore::new(&options("not a url")).is_err());

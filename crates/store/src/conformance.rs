@@ -3,14 +3,30 @@
 //!
 //! Each check panics with a message on the first deviation; ids are fresh per call, so checks may
 //! share one database.
+//!
+//! Every operation is made as a [`Caller`] with a fresh call id whose prefix (before `:`) is the
+//! user, the way the platform's call ids identify the caller to the Foundry storage service (and
+//! its mock): a backend that partitions by user and one that partitions by the forwarded call id
+//! both see distinct users.
 
 use agenthost_responses::{Conversation, ConversationRef, Item, Response, ResponseStatus, id};
 use serde_json::Map;
 
-use crate::{HistorySource, Lookup, PageQuery, Record, ResponseStore, UserKey};
+use crate::{Caller, HistorySource, Lookup, PageQuery, Record, ResponseStore, StoreError, UserKey};
 
-fn user(name: &str) -> UserKey {
-    UserKey::new(name)
+/// `user` acting through a request with a new call id `{user}:{random}`.
+pub fn caller_of(user: &UserKey) -> Caller {
+    let call_id = format!("{}:{}", user.partition(), &id::new_id("call", None)[5..]);
+    Caller::new(user.clone(), Some(&call_id))
+}
+
+fn user(name: &str) -> Caller {
+    caller_of(&UserKey::new(name))
+}
+
+/// Writes `record` as its owner.
+async fn put(store: &dyn ResponseStore, record: Record) -> Result<(), StoreError> {
+    store.put(&caller_of(&record.user), record).await
 }
 
 fn message(text: &str, hint: &str) -> Item {
@@ -36,7 +52,7 @@ pub fn conversation_record(owner: &str, text: &str, conv: &str, status: Response
     response.status = status;
     response.conversation = Some(ConversationRef { id: conv.into() });
     response.output = vec![message(&format!("re: {text}"), &rid)];
-    Record { user: user(owner), response, input: vec![message(text, &rid)] }
+    Record { user: UserKey::new(owner), response, input: vec![message(text, &rid)] }
 }
 
 /// A user name no other check (or earlier run on the same database) uses.
@@ -51,7 +67,7 @@ pub fn record(owner: &str, text: &str, prev: Option<&str>, status: ResponseStatu
     response.status = status;
     response.previous_response_id = prev.map(str::to_string);
     response.output = vec![message(&format!("re: {text}"), &rid)];
-    Record { user: user(owner), response, input: vec![message(text, &rid)] }
+    Record { user: UserKey::new(owner), response, input: vec![message(text, &rid)] }
 }
 
 /// Another user's response is indistinguishable from a missing one; delete leaves a tombstone
@@ -60,9 +76,10 @@ pub async fn users_never_see_each_others_responses(store: &dyn ResponseStore) {
     let (alice, bob) = (fresh("alice"), fresh("bob"));
     let r = record(&alice, "hi", None, ResponseStatus::Completed);
     let rid = r.response.id.clone();
-    store.put(r.clone()).await.expect("put");
+    put(store, r.clone()).await.expect("put");
     let Lookup::Found(got) = store.get(&user(&alice), &rid).await.unwrap() else { panic!("get") };
-    assert_eq!(*got, r, "a record reads back as written");
+    assert_eq!((&got.user, &got.response), (&r.user, &r.response), "a record reads back as written");
+    assert!(got.input == r.input || got.input.is_empty(), "input reads back as written, or not at all");
     assert_eq!(store.get(&user(&bob), &rid).await.unwrap(), Lookup::Missing);
     assert_eq!(store.delete(&user(&bob), &rid).await.unwrap(), Lookup::Missing);
     assert_eq!(store.history(&user(&bob), HistorySource::Previous(&rid)).await.unwrap(), Lookup::Missing);
@@ -79,15 +96,15 @@ pub async fn previous_response_chains_flatten_and_skip_failed(store: &dyn Respon
     let u = fresh("u");
     let a = record(&u, "one", None, ResponseStatus::Completed);
     let a_id = a.response.id.clone();
-    store.put(a).await.expect("put");
+    put(store, a).await.expect("put");
     let b = record(&u, "two", Some(&a_id), ResponseStatus::Failed);
     let b_id = b.response.id.clone();
-    store.put(b).await.expect("put");
+    put(store, b).await.expect("put");
     let mut c = record(&u, "three", Some(&b_id), ResponseStatus::Queued);
     let c_id = c.response.id.clone();
-    store.put(c.clone()).await.expect("put");
+    put(store, c.clone()).await.expect("put");
     c.response.status = ResponseStatus::Completed;
-    store.put(c).await.expect("rewrite");
+    put(store, c).await.expect("rewrite");
     let Lookup::Found(h) = store.history(&user(&u), HistorySource::Previous(&c_id)).await.unwrap() else {
         panic!("history")
     };
@@ -101,10 +118,10 @@ pub async fn input_items_page_over_history_and_input(store: &dyn ResponseStore) 
     let u = fresh("u");
     let a = record(&u, "one", None, ResponseStatus::Completed);
     let a_id = a.response.id.clone();
-    store.put(a).await.expect("put");
+    put(store, a).await.expect("put");
     let b = record(&u, "two", Some(&a_id), ResponseStatus::Completed);
     let b_id = b.response.id.clone();
-    store.put(b).await.expect("put");
+    put(store, b).await.expect("put");
     let q = PageQuery { limit: 2, descending: false, after: None, before: None };
     let Lookup::Found(p) = store.input_items(&user(&u), &b_id, &q).await.unwrap() else { panic!("page") };
     assert_eq!((texts(&p.data), p.has_more), (vec!["one".to_string(), "re: one".into()], true));
@@ -123,7 +140,7 @@ pub async fn item_references_resolve_only_for_the_owner(store: &dyn ResponseStor
     let u = fresh("u");
     let r = record(&u, "hi", None, ResponseStatus::Completed);
     let item_id = r.input[0].id().unwrap_or_default().to_string();
-    store.put(r).await.expect("put");
+    put(store, r).await.expect("put");
     let found = store.items(&user(&u), &[item_id.clone(), "msg_nope".into()]).await.unwrap();
     assert!(found[0].is_some() && found[1].is_none(), "{found:?}");
     assert_eq!(store.items(&user(&fresh("x")), &[item_id]).await.unwrap(), vec![None]);
@@ -211,8 +228,8 @@ pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
         .await
         .expect("create");
     let first = conversation_record(&owner, "a", &conv, ResponseStatus::Completed);
-    store.put(first).await.expect("put");
-    store.put(conversation_record(&owner, "lost", &conv, ResponseStatus::Failed)).await.expect("put");
+    put(store, first).await.expect("put");
+    put(store, conversation_record(&owner, "lost", &conv, ResponseStatus::Failed)).await.expect("put");
     let mut consent = conversation_record(&owner, "sign in first", &conv, ResponseStatus::Incomplete);
     consent.response.output = vec![Item::OAuthConsentRequest(agenthost_responses::item::OAuthConsentRequestItem {
         id: "oacr_1".into(),
@@ -221,15 +238,15 @@ pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
         response_id: None,
         agent_reference: None,
     })];
-    store.put(consent).await.expect("put");
+    put(store, consent).await.expect("put");
     let mut running = conversation_record(&owner, "later", &conv, ResponseStatus::Queued);
-    store.put(running.clone()).await.expect("put");
+    put(store, running.clone()).await.expect("put");
     assert_eq!(items_of(store, &owner, &conv).await, ["hello", "a", "re: a"]);
 
     // The background response ends: its items join after what was there.
     running.response.status = ResponseStatus::Completed;
     let running_id = running.response.id.clone();
-    store.put(running).await.expect("put");
+    put(store, running).await.expect("put");
     assert_eq!(items_of(store, &owner, &conv).await, ["hello", "a", "re: a", "later", "re: later"]);
     let Lookup::Found(history) = store.history(&alice, HistorySource::Conversation(&conv)).await.unwrap() else {
         panic!("history")
@@ -242,7 +259,7 @@ pub async fn responses_on_a_conversation(store: &dyn ResponseStore) {
 
     // A conversation named only by a response exists too, for its owner only.
     let named = id::new_id(id::CONVERSATION, None);
-    store.put(conversation_record(&owner, "x", &named, ResponseStatus::Completed)).await.expect("put");
+    put(store, conversation_record(&owner, "x", &named, ResponseStatus::Completed)).await.expect("put");
     assert!(matches!(store.conversation(&alice, &named).await.unwrap(), Lookup::Found(_)));
     assert_eq!(store.conversation(&user(&other), &named).await.unwrap(), Lookup::Missing);
     assert_eq!(items_of(store, &owner, &named).await, ["x", "re: x"]);

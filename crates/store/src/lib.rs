@@ -11,7 +11,7 @@ mod memory;
 
 use std::sync::Arc;
 
-pub use agenthost_platform::UserKey;
+pub use agenthost_platform::{Caller, UserKey};
 use agenthost_responses::{Conversation, Item, Response};
 use serde_json::{Map, Value};
 
@@ -27,7 +27,8 @@ pub struct Record {
     pub user: UserKey,
     /// The response snapshot; its `previous_response_id` and `conversation` link it to history.
     pub response: Response,
-    /// This request's input items, with ids.
+    /// This request's input items, with ids. A backend whose service returns the response alone
+    /// (the Foundry storage API) reads records back with no input: `input_items` pages it there.
     pub input: Vec<Item>,
 }
 
@@ -107,66 +108,70 @@ impl StoreError {
     }
 }
 
-/// Where responses live.
+/// Where responses live. Every method takes the [`Caller`] it acts for: backends of our own
+/// partition by its user, the Foundry storage backend forwards its call id (the service
+/// partitions by the identity that carries).
 #[async_trait::async_trait]
 pub trait ResponseStore: Send + Sync {
-    /// Stores a record, replacing one with the same id.
-    async fn put(&self, record: Record) -> Result<(), StoreError>;
+    /// Stores a record, replacing one with the same id. `record.user` owns it; `caller` is the
+    /// request it is written for (the same user), whose call id a platform backend forwards.
+    async fn put(&self, caller: &Caller, record: Record) -> Result<(), StoreError>;
 
     /// The record `id` as `user` sees it.
-    async fn get(&self, user: &UserKey, id: &str) -> Result<Lookup<Arc<Record>>, StoreError>;
+    async fn get(&self, caller: &Caller, id: &str) -> Result<Lookup<Arc<Record>>, StoreError>;
 
     /// Deletes `id`, leaving a tombstone.
-    async fn delete(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError>;
+    async fn delete(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError>;
 
     /// History items, oldest first, at most [`HISTORY_LIMIT`]. `Missing` when a
     /// `previous_response_id` is unknown to this user; an unknown conversation is empty history.
-    async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
+    async fn history(&self, caller: &Caller, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError>;
 
     /// A page of `id`'s input items: its history, then its own input.
-    async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
+    async fn input_items(&self, caller: &Caller, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
 
     /// Stored items by id (for `item_reference` inputs); `None` for unknown or foreign ids.
-    async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
+    async fn items(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError>;
 
     /// Creates a conversation holding `items` (which have ids).
     async fn create_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         conversation: Conversation,
         items: Vec<Item>,
     ) -> Result<(), StoreError>;
 
     /// Conversation `id` as `user` sees it. A conversation exists once created through the API
     /// or once a stored response on it has been written.
-    async fn conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<Conversation>, StoreError>;
+    async fn conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<Conversation>, StoreError>;
 
     /// Replaces a conversation's metadata.
     async fn update_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         metadata: Map<String, Value>,
     ) -> Result<Lookup<Conversation>, StoreError>;
 
     /// Deletes a conversation and its items (not the responses that produced them).
-    async fn delete_conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError>;
+    async fn delete_conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError>;
 
     /// Appends `items` (which have ids) to a conversation.
     async fn add_conversation_items(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         items: Vec<Item>,
     ) -> Result<Lookup<()>, StoreError>;
 
     /// A page of a conversation's items.
-    async fn conversation_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError>;
+    async fn conversation_items(&self, caller: &Caller, id: &str, page: &PageQuery)
+    -> Result<Lookup<Page>, StoreError>;
 
     /// One item of a conversation: `Found(None)` when the conversation has no such item.
     async fn conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Item>>, StoreError>;
@@ -174,7 +179,7 @@ pub trait ResponseStore: Send + Sync {
     /// Deletes one item of a conversation; `Found(None)` when it has no such item.
     async fn delete_conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Conversation>>, StoreError>;

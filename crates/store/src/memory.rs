@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 
 use self::conversation::{Conv, parse_items};
 use crate::{
-    HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats, UserKey,
+    Caller, HISTORY_LIMIT, HistorySource, Lookup, Page, PageQuery, Record, ResponseStore, StoreError, StoreStats,
+    UserKey,
 };
 
 mod conversation;
@@ -285,7 +286,7 @@ fn store_error(e: serde_json::Error) -> StoreError {
 
 #[async_trait::async_trait]
 impl ResponseStore for MemoryStore {
-    async fn put(&self, record: Record) -> Result<(), StoreError> {
+    async fn put(&self, _caller: &Caller, record: Record) -> Result<(), StoreError> {
         let now = Instant::now();
         let json: Arc<[u8]> = serde_json::to_vec(&Stored {
             user: Cow::Borrowed(record.user.partition()),
@@ -347,8 +348,8 @@ impl ResponseStore for MemoryStore {
         Ok(())
     }
 
-    async fn get(&self, user: &UserKey, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
-        let user = user.partition();
+    async fn get(&self, caller: &Caller, id: &str) -> Result<Lookup<Arc<Record>>, StoreError> {
+        let user = caller.user().partition();
         // Copy the JSON out so parsing happens outside the lock.
         let json = {
             let inner = self.inner.lock();
@@ -366,8 +367,8 @@ impl ResponseStore for MemoryStore {
         })))
     }
 
-    async fn delete(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
-        let user = user.partition();
+    async fn delete(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user().partition();
         let mut inner = self.inner.lock();
         match inner.visible(user, id, self.config.ttl, Instant::now()) {
             Lookup::Found(_) => {}
@@ -386,8 +387,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn history(&self, user: &UserKey, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
-        let user = user.partition();
+    async fn history(&self, caller: &Caller, source: HistorySource<'_>) -> Result<Lookup<Vec<Item>>, StoreError> {
+        let user = caller.user().partition();
         let now = Instant::now();
         let parts = {
             let inner = self.inner.lock();
@@ -406,8 +407,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(history_items(parts)))
     }
 
-    async fn input_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
-        let user = user.partition();
+    async fn input_items(&self, caller: &Caller, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+        let user = caller.user().partition();
         let now = Instant::now();
         let (chain, conv, own) = {
             let inner = self.inner.lock();
@@ -430,8 +431,8 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(page_of(all, page)))
     }
 
-    async fn items(&self, user: &UserKey, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
-        let user = user.partition();
+    async fn items(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
+        let user = caller.user().partition();
         let owners: Vec<Option<Arc<[u8]>>> = {
             let inner = self.inner.lock();
             ids.iter()
@@ -453,10 +454,11 @@ impl ResponseStore for MemoryStore {
 
     async fn create_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         conversation: Conversation,
         items: Vec<Item>,
     ) -> Result<(), StoreError> {
+        let user = caller.user();
         let now = Instant::now();
         let key: ConversationKey = (Arc::from(user.partition()), Arc::from(conversation.id.as_str()));
         let mut conv = Conv::new(conversation, now);
@@ -470,7 +472,8 @@ impl ResponseStore for MemoryStore {
         Ok(())
     }
 
-    async fn conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<Conversation>, StoreError> {
+    async fn conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<Conversation>, StoreError> {
+        let user = caller.user();
         let inner = self.inner.lock();
         Ok(match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
             Some(c) => Lookup::Found(c.conversation.clone()),
@@ -480,10 +483,11 @@ impl ResponseStore for MemoryStore {
 
     async fn update_conversation(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         metadata: Map<String, Value>,
     ) -> Result<Lookup<Conversation>, StoreError> {
+        let user = caller.user();
         let now = Instant::now();
         let mut inner = self.inner.lock();
         if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {
@@ -499,7 +503,8 @@ impl ResponseStore for MemoryStore {
         Ok(updated.map_or(Lookup::Missing, Lookup::Found))
     }
 
-    async fn delete_conversation(&self, user: &UserKey, id: &str) -> Result<Lookup<()>, StoreError> {
+    async fn delete_conversation(&self, caller: &Caller, id: &str) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user();
         let mut inner = self.inner.lock();
         if inner.conversation(user.partition(), id, self.config.ttl, Instant::now()).is_none() {
             return Ok(Lookup::Missing);
@@ -510,10 +515,11 @@ impl ResponseStore for MemoryStore {
 
     async fn add_conversation_items(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         items: Vec<Item>,
     ) -> Result<Lookup<()>, StoreError> {
+        let user = caller.user();
         let now = Instant::now();
         let mut inner = self.inner.lock();
         if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {
@@ -528,7 +534,13 @@ impl ResponseStore for MemoryStore {
         Ok(Lookup::Found(()))
     }
 
-    async fn conversation_items(&self, user: &UserKey, id: &str, page: &PageQuery) -> Result<Lookup<Page>, StoreError> {
+    async fn conversation_items(
+        &self,
+        caller: &Caller,
+        id: &str,
+        page: &PageQuery,
+    ) -> Result<Lookup<Page>, StoreError> {
+        let user = caller.user();
         let all = {
             let inner = self.inner.lock();
             match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
@@ -542,10 +554,11 @@ impl ResponseStore for MemoryStore {
 
     async fn conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Item>>, StoreError> {
+        let user = caller.user();
         let json = {
             let inner = self.inner.lock();
             match inner.conversation(user.partition(), id, self.config.ttl, Instant::now()) {
@@ -558,10 +571,11 @@ impl ResponseStore for MemoryStore {
 
     async fn delete_conversation_item(
         &self,
-        user: &UserKey,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<Lookup<Option<Conversation>>, StoreError> {
+        let user = caller.user();
         let now = Instant::now();
         let mut inner = self.inner.lock();
         if inner.conversation(user.partition(), id, self.config.ttl, now).is_none() {

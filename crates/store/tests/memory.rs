@@ -40,14 +40,14 @@ async fn users_never_see_each_others_responses() {
     let s = store();
     let r = record("alice", "hi", None, None, ResponseStatus::Completed);
     let rid = r.response.id.clone();
-    s.put(r).await.unwrap();
-    assert!(matches!(s.get(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Found(_)));
-    assert_eq!(s.get(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.delete(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.history(&UserKey::new("bob"), HistorySource::Previous(&rid)).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.delete(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Found(()));
-    assert_eq!(s.get(&UserKey::new("alice"), &rid).await.unwrap(), Lookup::Deleted);
-    assert_eq!(s.get(&UserKey::new("bob"), &rid).await.unwrap(), Lookup::Missing);
+    s.put(&r.user.clone().into(), r).await.unwrap();
+    assert!(matches!(s.get(&UserKey::new("alice").into(), &rid).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(s.get(&UserKey::new("bob").into(), &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.delete(&UserKey::new("bob").into(), &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.history(&UserKey::new("bob").into(), HistorySource::Previous(&rid)).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.delete(&UserKey::new("alice").into(), &rid).await.unwrap(), Lookup::Found(()));
+    assert_eq!(s.get(&UserKey::new("alice").into(), &rid).await.unwrap(), Lookup::Deleted);
+    assert_eq!(s.get(&UserKey::new("bob").into(), &rid).await.unwrap(), Lookup::Missing);
 }
 
 #[tokio::test]
@@ -55,14 +55,14 @@ async fn previous_response_chains_flatten_and_skip_failed() {
     let s = store();
     let a = record("u", "one", None, None, ResponseStatus::Completed);
     let a_id = a.response.id.clone();
-    s.put(a).await.unwrap();
+    s.put(&a.user.clone().into(), a).await.unwrap();
     let b = record("u", "two", Some(&a_id), None, ResponseStatus::Failed);
     let b_id = b.response.id.clone();
-    s.put(b).await.unwrap();
+    s.put(&b.user.clone().into(), b).await.unwrap();
     let c = record("u", "three", Some(&b_id), None, ResponseStatus::Completed);
     let c_id = c.response.id.clone();
-    s.put(c).await.unwrap();
-    let Lookup::Found(h) = s.history(&UserKey::new("u"), HistorySource::Previous(&c_id)).await.unwrap() else {
+    s.put(&c.user.clone().into(), c).await.unwrap();
+    let Lookup::Found(h) = s.history(&UserKey::new("u").into(), HistorySource::Previous(&c_id)).await.unwrap() else {
         panic!()
     };
     assert_eq!(texts(&h), ["one", "re: one", "three", "re: three"]);
@@ -72,10 +72,19 @@ async fn previous_response_chains_flatten_and_skip_failed() {
 async fn conversation_history_in_creation_order_and_capped() {
     let s = store();
     for i in 0..60 {
-        s.put(record("u", &format!("m{i}"), None, Some("conv"), ResponseStatus::Completed)).await.unwrap();
+        {
+            let r = record("u", &format!("m{i}"), None, Some("conv"), ResponseStatus::Completed);
+            s.put(&r.user.clone().into(), r).await
+        }
+        .unwrap();
     }
-    s.put(record("other", "secret", None, Some("conv"), ResponseStatus::Completed)).await.unwrap();
-    let Lookup::Found(h) = s.history(&UserKey::new("u"), HistorySource::Conversation("conv")).await.unwrap() else {
+    {
+        let r = record("other", "secret", None, Some("conv"), ResponseStatus::Completed);
+        s.put(&r.user.clone().into(), r).await
+    }
+    .unwrap();
+    let Lookup::Found(h) = s.history(&UserKey::new("u").into(), HistorySource::Conversation("conv")).await.unwrap()
+    else {
         panic!()
     };
     assert_eq!(h.len(), 100);
@@ -89,21 +98,21 @@ async fn input_items_page_over_history_and_input() {
     let s = store();
     let a = record("u", "one", None, None, ResponseStatus::Completed);
     let a_id = a.response.id.clone();
-    s.put(a).await.unwrap();
+    s.put(&a.user.clone().into(), a).await.unwrap();
     let b = record("u", "two", Some(&a_id), None, ResponseStatus::Completed);
     let b_id = b.response.id.clone();
-    s.put(b).await.unwrap();
+    s.put(&b.user.clone().into(), b).await.unwrap();
     let q = PageQuery { limit: 2, descending: false, after: None, before: None };
-    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u").into(), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["one", "re: one"]);
     assert!(p.has_more);
     let after = p.data[1].id().unwrap().to_string();
     let q = PageQuery { limit: 20, descending: false, after: Some(after), before: None };
-    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u").into(), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["two"]);
     assert!(!p.has_more);
     let q = PageQuery { limit: 20, descending: true, after: None, before: None };
-    let Lookup::Found(p) = s.input_items(&UserKey::new("u"), &b_id, &q).await.unwrap() else { panic!() };
+    let Lookup::Found(p) = s.input_items(&UserKey::new("u").into(), &b_id, &q).await.unwrap() else { panic!() };
     assert_eq!(texts(&p.data), ["two", "re: one", "one"]);
 }
 
@@ -114,17 +123,21 @@ async fn caps_evict_the_oldest_first() {
     for i in 0..5 {
         let r = record("u", &format!("m{i}"), None, None, ResponseStatus::Completed);
         ids.push(r.response.id.clone());
-        s.put(r).await.unwrap();
+        s.put(&r.user.clone().into(), r).await.unwrap();
     }
-    assert_eq!(s.get(&UserKey::new("u"), &ids[0]).await.unwrap(), Lookup::Missing);
-    assert_eq!(s.get(&UserKey::new("u"), &ids[1]).await.unwrap(), Lookup::Missing);
-    assert!(matches!(s.get(&UserKey::new("u"), &ids[4]).await.unwrap(), Lookup::Found(_)));
+    assert_eq!(s.get(&UserKey::new("u").into(), &ids[0]).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.get(&UserKey::new("u").into(), &ids[1]).await.unwrap(), Lookup::Missing);
+    assert!(matches!(s.get(&UserKey::new("u").into(), &ids[4]).await.unwrap(), Lookup::Found(_)));
     let st = s.stats();
     assert_eq!((st.responses, st.evictions), (3, 2));
 
     let s = MemoryStore::new(MemoryStoreConfig { max_bytes: 2000, ..MemoryStoreConfig::default() });
     for i in 0..50 {
-        s.put(record("u", &format!("m{i}"), None, None, ResponseStatus::Completed)).await.unwrap();
+        {
+            let r = record("u", &format!("m{i}"), None, None, ResponseStatus::Completed);
+            s.put(&r.user.clone().into(), r).await
+        }
+        .unwrap();
     }
     assert!(s.stats().bytes <= 2000);
     assert!(s.stats().responses < 50);
@@ -135,9 +148,9 @@ async fn ttl_expires_responses() {
     let s = MemoryStore::new(MemoryStoreConfig { ttl: Duration::ZERO, ..MemoryStoreConfig::default() });
     let r = record("u", "hi", None, None, ResponseStatus::Completed);
     let rid = r.response.id.clone();
-    s.put(r).await.unwrap();
+    s.put(&r.user.clone().into(), r).await.unwrap();
     std::thread::sleep(Duration::from_millis(2));
-    assert_eq!(s.get(&UserKey::new("u"), &rid).await.unwrap(), Lookup::Missing);
+    assert_eq!(s.get(&UserKey::new("u").into(), &rid).await.unwrap(), Lookup::Missing);
 }
 
 #[tokio::test]
@@ -145,10 +158,10 @@ async fn item_references_resolve_only_for_the_owner() {
     let s = store();
     let r = record("u", "hi", None, None, ResponseStatus::Completed);
     let item_id = r.input[0].id().unwrap().to_string();
-    s.put(r).await.unwrap();
-    let found = s.items(&UserKey::new("u"), &[item_id.clone(), "msg_nope".into()]).await.unwrap();
+    s.put(&r.user.clone().into(), r).await.unwrap();
+    let found = s.items(&UserKey::new("u").into(), &[item_id.clone(), "msg_nope".into()]).await.unwrap();
     assert!(found[0].is_some() && found[1].is_none());
-    assert_eq!(s.items(&UserKey::new("x"), &[item_id]).await.unwrap(), vec![None]);
+    assert_eq!(s.items(&UserKey::new("x").into(), &[item_id]).await.unwrap(), vec![None]);
 }
 
 #[tokio::test]

@@ -49,14 +49,14 @@ proptest! {
                         let mut input = Item::user_text(format!("secret of user {u}"));
                         input.ensure_id(&rid);
                         let item_id = input.id().unwrap_or_default().to_string();
-                        store.put(Record { user: user(u), response, input: vec![input] }).await.unwrap();
+                        store.put(&user(u).into(), Record { user: user(u), response, input: vec![input] }).await.unwrap();
                         made.push((rid, u, item_id, false));
                     }
                     Op::Read { user: u, n } => {
                         let Some((rid, owner, item_id, deleted)) = made.get(n % made.len().max(1)).cloned() else { continue };
-                        let got = store.get(&user(u), &rid).await.unwrap();
-                        let history = store.history(&user(u), HistorySource::Previous(&rid)).await.unwrap();
-                        let items = store.items(&user(u), std::slice::from_ref(&item_id)).await.unwrap();
+                        let got = store.get(&user(u).into(), &rid).await.unwrap();
+                        let history = store.history(&user(u).into(), HistorySource::Previous(&rid)).await.unwrap();
+                        let items = store.items(&user(u).into(), std::slice::from_ref(&item_id)).await.unwrap();
                         if u == owner && !deleted {
                             prop_assert!(matches!(got, Lookup::Found(_)));
                             prop_assert!(items[0].is_some());
@@ -77,7 +77,7 @@ proptest! {
                     Op::Delete { user: u, n } => {
                         let len = made.len().max(1);
                         let Some(entry) = made.get_mut(n % len) else { continue };
-                        let result = store.delete(&user(u), &entry.0).await.unwrap();
+                        let result = store.delete(&user(u).into(), &entry.0).await.unwrap();
                         if u == entry.1 && !entry.3 {
                             prop_assert!(matches!(result, Lookup::Found(())));
                             entry.3 = true;
