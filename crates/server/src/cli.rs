@@ -126,8 +126,9 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_STORE_TTL", value_name = "SECONDS")]
     pub store_ttl: Option<String>,
 
-    /// Where responses and conversations live: memory (this process only) or a postgres:// URL
-    /// shared by every replica [default: memory].
+    /// Where responses and conversations live: memory (this process only), foundry (the Foundry
+    /// storage API at FOUNDRY_PROJECT_ENDPOINT) or a postgres:// URL, both shared by every
+    /// replica [default: memory, or foundry when FOUNDRY_HOSTING_ENVIRONMENT is set].
     #[arg(long, env = "AGENTHOST_STORE", value_name = "URL")]
     pub store: Option<String>,
 
@@ -141,8 +142,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTHOST_STORE_PASSWORD_FILE", value_name = "PATH")]
     pub store_password_file: Option<String>,
 
-    /// Check that the store is usable (connect, apply the schema), print one line and exit:
-    /// 0 usable, 1 not.
+    /// Check that the store is usable (connect and apply the schema, or reach the storage API
+    /// with our credentials), print one line and exit: 0 usable, 1 not.
     #[arg(long)]
     pub check: bool,
 

@@ -359,10 +359,47 @@ mod tests {
             ("FOUNDRY_HOSTING_ENVIRONMENT", "1"),
             ("FOUNDRY_AGENT_NAME", "a"),
         ]);
-        let c = Config::from_args(&args(), None, &env).unwrap();
+        let a = ServeArgs { store: Some("memory".into()), ..args() };
+        let c = Config::from_args(&a, None, &env).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert!(c.platform.hosted);
         assert_eq!(c.platform.agent_name.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn foundry_is_the_hosted_default_and_needs_the_project_endpoint() {
+        let hosted = HashMap::from([("FOUNDRY_HOSTING_ENVIRONMENT", "1")]);
+        let endpoint = |e: &str| ServeArgs { project_endpoint: Some(e.into()), ..args() };
+        let c = Config::from_args(&endpoint("https://a.services.ai.azure.com/api/projects/p"), None, &hosted).unwrap();
+        assert!(
+            matches!(&c.store_backend, StoreBackend::Foundry(o) if o.endpoint == "https://a.services.ai.azure.com/api/projects/p")
+        );
+        assert_eq!(c.store_backend.describe(), "https://a.services.ai.azure.com/api/projects/p/storage");
+        // Not hosted: memory unless named.
+        let c = Config::from_args(&endpoint("https://a.example/p"), None, &HashMap::new()).unwrap();
+        assert!(matches!(c.store_backend, StoreBackend::Memory));
+        let named = ServeArgs { store: Some("foundry".into()), ..endpoint("http://127.0.0.1:9/p") };
+        assert!(matches!(
+            Config::from_args(&named, None, &HashMap::new()).unwrap().store_backend,
+            StoreBackend::Foundry(_)
+        ));
+        // Hosted with another store named: that store.
+        let memory = ServeArgs { store: Some("memory".into()), ..args() };
+        assert!(matches!(Config::from_args(&memory, None, &hosted).unwrap().store_backend, StoreBackend::Memory));
+
+        let e = Config::from_args(&args(), None, &hosted).unwrap_err();
+        assert_eq!(e.source_name, "FOUNDRY_HOSTING_ENVIRONMENT");
+        assert!(e.to_string().contains("needs FOUNDRY_PROJECT_ENDPOINT"), "{e}");
+        let e = Config::from_args(&ServeArgs { store: Some("foundry".into()), ..args() }, None, &HashMap::new())
+            .unwrap_err();
+        assert_eq!(e.source_name, "--store");
+        assert!(e.to_string().contains("needs FOUNDRY_PROJECT_ENDPOINT"), "{e}");
+        let e = Config::from_args(&endpoint("http://a.example/p"), None, &hosted).unwrap_err();
+        assert_eq!(e.source_name, "--project-endpoint");
+        assert!(e.to_string().contains("must be https"), "{e}");
+        let e = Config::from_args(&ServeArgs { store: Some("dynamo".into()), ..args() }, None, &HashMap::new())
+            .unwrap_err();
+        assert!(e.to_string().contains("expected memory, foundry or a postgres:// URL"), "{e}");
     }
 
     #[test]

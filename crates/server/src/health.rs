@@ -42,7 +42,7 @@ impl Health {
 /// database store becomes usable once its schema is applied, and stays reported with the last
 /// failure so operators see why.
 pub struct StoreHealth {
-    /// `memory` or `postgres`.
+    /// `memory`, `postgres` or `foundry`.
     pub kind: &'static str,
     /// The store's target without secrets.
     pub target: String,

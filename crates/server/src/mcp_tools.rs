@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use agenthost_agent::UserKey;
 use agenthost_egress::Rule;
 use agenthost_remote_mcp::ServerSpec;
 use agenthost_responses::{CreateRequest, Item};

@@ -24,8 +24,8 @@ pub async fn readiness(State(app): State<AppState>) -> impl IntoResponse {
     }
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let mut body = json!({ "status": status, "toolboxes": toolboxes.toolboxes });
-    // The memory store is always usable; a database store's state is reported.
-    if app.durable.is_some() {
+    // The memory store is always usable; a database or storage service's state is reported.
+    if app.durable.is_some() || app.foundry.is_some() {
         body["store"] = app.store_health.report();
     }
     (code, Json(body))

@@ -12,6 +12,7 @@ use agenthost_agent::{Model, ScriptedModel, Telemetry};
 use agenthost_identity::TokenProvider;
 use agenthost_model::{ModelConfig, Provider};
 use agenthost_store::{MemoryStore, ResponseStore};
+use agenthost_store_foundry::FoundryStore;
 use agenthost_store_postgres::PostgresStore;
 use agenthost_toolbox::{ToolboxSettings, Toolboxes};
 use axum::serve::ListenerExt;
@@ -37,9 +38,12 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
     let metrics = Metrics::new()?;
     let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
     let model = build_model(&config)?;
-    let toolboxes = build_toolboxes(&config, toolbox_token, telemetry.clone())?;
+    // One provider for the project's services (toolbox proxy and storage), same scope.
+    let project_token = project_token(&config, toolbox_token)?;
+    let toolboxes = build_toolboxes(&config, project_token.clone(), telemetry.clone())?;
     let remote_mcp = build_remote_mcp(&config)?;
     metrics.register_toolboxes(toolboxes.readiness().toolboxes.iter().map(|t| t.name.as_str()));
+    let mut foundry = None;
     let (store, durable, store_health): (Arc<dyn ResponseStore>, _, _) = match &config.store_backend {
         StoreBackend::Memory => {
             (Arc::new(MemoryStore::new(config.store)), None, StoreHealth::new("memory", "memory".into(), true))
@@ -48,11 +52,18 @@ pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> R
             let pg = Arc::new(PostgresStore::new(options).map_err(StartupError::Store)?);
             (pg.clone(), Some(pg), StoreHealth::new("postgres", config.store_backend.describe(), false))
         }
+        StoreBackend::Foundry(options) => {
+            let token = project_token.clone().ok_or(StartupError::NoStorageCredentials)?;
+            let store = Arc::new(FoundryStore::new(options, token).map_err(StartupError::Store)?);
+            foundry = Some(store.clone());
+            (store.clone(), None, StoreHealth::new("foundry", store.target(), false))
+        }
     };
     Ok(Arc::new(App {
         store,
         durable,
         store_health,
+        foundry,
         model,
         toolboxes,
         remote_mcp,
@@ -97,6 +108,12 @@ pub enum StartupError {
     /// The store cannot be set up.
     #[error("store (AGENTHOST_STORE): {0}")]
     Store(agenthost_store::StoreError),
+    /// The foundry store has no token provider to call the storage API with.
+    #[error(
+        "store (AGENTHOST_STORE) foundry: no credentials for https://ai.azure.com/.default \
+         (managed identity, workload identity, or AGENTHOST_TOOLBOX_TOKEN for local use)"
+    )]
+    NoStorageCredentials,
     /// The HTTP client of request `mcp` servers cannot be built.
     #[error("request mcp client: {0}")]
     McpClient(String),
@@ -155,6 +172,26 @@ fn build_remote_mcp(config: &Config) -> Result<agenthost_remote_mcp::RemoteMcp, 
     Ok(agenthost_remote_mcp::RemoteMcp::new(agenthost_remote_mcp::Pool::new(client, pool.clone())))
 }
 
+/// The provider of tokens for the project's services (scope `https://ai.azure.com/.default`):
+/// `override_token` (the demo's static token), else the identity variables, when a toolbox
+/// endpoint is set or the store is `foundry`.
+fn project_token(
+    config: &Config,
+    override_token: Option<Arc<dyn TokenProvider>>,
+) -> Result<Option<Arc<dyn TokenProvider>>, StartupError> {
+    let t = &config.toolbox;
+    let has_endpoint = t.project_endpoint.is_some() || t.toolbox_endpoint.is_some();
+    let foundry = matches!(config.store_backend, StoreBackend::Foundry(_));
+    match override_token {
+        Some(token) => Ok(Some(token)),
+        None if has_endpoint || foundry => {
+            agenthost_identity::select(&config.identity, &identity_options(config, config.toolbox.token.as_ref()))
+                .map_err(|source| StartupError::Credentials { what: "toolbox", source })
+        }
+        None => Ok(None),
+    }
+}
+
 fn build_toolboxes(
     config: &Config,
     token: Option<Arc<dyn TokenProvider>>,
@@ -184,15 +221,6 @@ fn build_toolboxes(
         client_version: config.platform.agent_version.clone().unwrap_or_else(|| "1.0.0".into()),
         telemetry,
         ..ToolboxSettings::default()
-    };
-    let has_endpoint = settings.project_endpoint.is_some() || settings.toolbox_endpoint.is_some();
-    let token = match token {
-        Some(t) => Some(t),
-        None if has_endpoint => {
-            agenthost_identity::select(&config.identity, &identity_options(config, config.toolbox.token.as_ref()))
-                .map_err(|source| StartupError::Credentials { what: "toolbox", source })?
-        }
-        None => None,
     };
     Ok(Toolboxes::new(settings, token)?)
 }
@@ -227,17 +255,23 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
         let app = app.clone();
         async move {
             if let Some(db) = &app.durable {
-                connect_store(&app, db).await;
+                connect_store(&app, || db.migrate()).await;
+            } else if let Some(storage) = &app.foundry {
+                connect_store(&app, || storage.check()).await;
             }
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             loop {
                 tick.tick().await;
                 app.runs.sweep();
-                if let Some(db) = &app.durable {
-                    // Also the store's liveness check: readiness follows the database.
-                    let outcome = db.sweep().await;
+                // Also the store's liveness check: readiness follows the database or service.
+                let outcome = match (&app.durable, &app.foundry) {
+                    (Some(db), _) => Some(db.sweep().await),
+                    (None, Some(storage)) => Some(storage.check().await),
+                    (None, None) => None,
+                };
+                if let Some(outcome) = outcome {
                     if let Err(e) = &outcome {
-                        tracing::warn!(store = %app.store_health.target, code = e.code(), "store sweep failed: {e}");
+                        tracing::warn!(store = %app.store_health.target, code = e.code(), "store check failed: {e}");
                     }
                     app.store_health.record(outcome.map_err(|e| e.to_string()));
                 }
@@ -281,12 +315,17 @@ pub async fn run(app: AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the schema, retrying with capped exponential backoff until the database answers;
-/// readiness stays 503 (with the store's state) until then.
-async fn connect_store(app: &App, db: &PostgresStore) {
+/// Connects the store (applies the database schema, or checks the storage service answers with
+/// our credentials), retrying with capped exponential backoff until it does; readiness stays
+/// 503 (with the store's state) until then.
+async fn connect_store<F, Fut>(app: &App, attempt: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), agenthost_store::StoreError>>,
+{
     let mut wait = Duration::from_millis(250);
     loop {
-        match db.migrate().await {
+        match attempt().await {
             Ok(()) => {
                 tracing::info!(store = %app.store_health.target, "store ready");
                 app.store_health.record(Ok(()));
@@ -307,7 +346,7 @@ async fn connect_store(app: &App, db: &PostgresStore) {
 async fn keep_leases(app: &App, db: &PostgresStore) {
     let lease = match &app.config.store_backend {
         StoreBackend::Postgres(options) => options.lease,
-        StoreBackend::Memory => return,
+        StoreBackend::Memory | StoreBackend::Foundry(_) => return,
     };
     let mut tick = tokio::time::interval((lease / 3).max(Duration::from_millis(100)));
     loop {
@@ -327,9 +366,10 @@ async fn keep_leases(app: &App, db: &PostgresStore) {
 
 /// `serve --check`: one line saying whether the store is usable; true when it is.
 pub async fn check_store(app: &App) -> bool {
-    let outcome = match &app.durable {
-        Some(db) => db.migrate().await.map(|()| format!("schema {}", agenthost_store_postgres::SCHEMA_VERSION)),
-        None => Ok("in memory, this process only".to_string()),
+    let outcome = match (&app.durable, &app.foundry) {
+        (Some(db), _) => db.migrate().await.map(|()| format!("schema {}", agenthost_store_postgres::SCHEMA_VERSION)),
+        (None, Some(storage)) => storage.check().await.map(|()| "Foundry storage answers".to_string()),
+        (None, None) => Ok("in memory, this process only".to_string()),
     };
     match outcome {
         Ok(detail) => {

@@ -32,6 +32,9 @@ pub struct App {
     pub store_health: StoreHealth,
     /// The database store, for its startup connection and periodic sweep (`None`: memory).
     pub durable: Option<Arc<agenthost_store_postgres::PostgresStore>>,
+    /// The Foundry storage store, for its startup check and periodic liveness check (`None`:
+    /// another store).
+    pub foundry: Option<Arc<agenthost_store_foundry::FoundryStore>>,
     /// Metrics.
     pub metrics: Metrics,
     /// What the library crates report to (metrics, trace context), passed in every request's

@@ -782,7 +782,7 @@ impl ResponseStore for PostgresStore {
         metadata: Map<String, Value>,
     ) -> Result<Lookup<Conversation>, StoreError> {
         let user = caller.user();
-        let Lookup::Found(mut conversation) = self.conversation(user, id).await? else { return Ok(Lookup::Missing) };
+        let Lookup::Found(mut conversation) = self.conversation(caller, id).await? else { return Ok(Lookup::Missing) };
         conversation.metadata = metadata;
         let body = serde_json::to_value(&conversation).map_err(corrupt)?;
         let client = self.client().await?;
@@ -883,7 +883,7 @@ impl ResponseStore for PostgresStore {
         item_id: &str,
     ) -> Result<Lookup<Option<Conversation>>, StoreError> {
         let user = caller.user();
-        let Lookup::Found(conversation) = self.conversation(user, id).await? else { return Ok(Lookup::Missing) };
+        let Lookup::Found(conversation) = self.conversation(caller, id).await? else { return Ok(Lookup::Missing) };
         let client = self.client().await?;
         let n = client
             .execute(

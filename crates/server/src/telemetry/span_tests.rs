@@ -263,7 +263,9 @@ async fn hosted_runs_carry_foundry_attributes_baggage_and_content_when_enabled()
         ("FOUNDRY_PROJECT_ARM_ID", "/subscriptions/s/projects/p"),
         ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"),
     ]);
-    let app = app(toolbox_args(&proxy.base_url(), "tools"), &env).await;
+    // Hosted, the store would default to the project's storage; these spans are about the run.
+    let args = ServeArgs { store: Some("memory".into()), ..toolbox_args(&proxy.base_url(), "tools") };
+    let app = app(args, &env).await;
     proxy.clear_requests();
     let r = post_as(&app, json!({"input": "call:echo {\"text\":\"hi\"}", "conversation": "conv_1"}), &user("carol", 1))
         .await;
