@@ -253,12 +253,17 @@ async fn consent_and_approvals_on_a_conversation() {
 
 #[tokio::test]
 async fn the_api_is_off_in_hosted_mode_unless_named() {
-    let hosted = [("FOUNDRY_HOSTING_ENVIRONMENT", "1")];
+    let hosted = [("FOUNDRY_HOSTING_ENVIRONMENT", "1"), ("AGENTHOST_STORE", "memory")];
     let s = Server::start(&hosted).await;
     let (status, err) =
         s.send("POST", "/conversations", None, &[("x-agent-user-id", "u"), ("x-agent-foundry-call-id", "c")]).await;
     assert_eq!((status, &err["error"]["message"]), (404, &json!("No such route.")));
-    let s = Server::start(&[("FOUNDRY_HOSTING_ENVIRONMENT", "1"), ("AGENTHOST_CONVERSATIONS_API", "on")]).await;
+    let s = Server::start(&[
+        ("FOUNDRY_HOSTING_ENVIRONMENT", "1"),
+        ("AGENTHOST_STORE", "memory"),
+        ("AGENTHOST_CONVERSATIONS_API", "on"),
+    ])
+    .await;
     let (status, _) =
         s.send("POST", "/conversations", None, &[("x-agent-user-id", "u"), ("x-agent-foundry-call-id", "c")]).await;
     assert_eq!(status, 200);

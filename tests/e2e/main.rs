@@ -8,6 +8,8 @@ mod conversations;
 mod errors;
 /// The fault matrix under load: 64 users while the toolbox proxy and the model fail.
 mod faults;
+/// Hosted mode on the Foundry storage API (the mock's): replicas without a database.
+mod foundry;
 /// History through previous_response_id and conversations; per-user partitioning.
 mod history;
 /// Hostile input through HTTP: every refusal a 4xx with the envelope and a stable code.

@@ -3,7 +3,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn hosted_without_call_id_is_501_before_creation() {
-    let s = Server::start(&[("FOUNDRY_HOSTING_ENVIRONMENT", "1")]).await;
+    let s = Server::start(&[("FOUNDRY_HOSTING_ENVIRONMENT", "1"), ("AGENTHOST_STORE", "memory")]).await;
     for headers in [&[][..], &[("x-agent-foundry-call-id", "   ")][..]] {
         let (status, h, body) = s.post(&json!({"input":"x"}), headers).await;
         assert_eq!(status, 501);
