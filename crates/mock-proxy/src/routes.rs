@@ -153,7 +153,7 @@ fn not_found(id: Option<Value>, message: String, toolbox: &str, version: Option<
 /// Every request that is not a control route: MCP endpoints, else a plain 404.
 async fn mcp_entry(State(app): State<App>, req: Request) -> Response {
     if let Some(segments) = storage::route_of(req.uri().path()) {
-        return storage::handle(&app.shared, segments, req).await;
+        return storage::handle(&app.shared.storage, |u| app.shared.is_expired(u), segments, req).await;
     }
     let Some((toolbox, version)) = parse_mcp_path(req.uri().path()) else {
         return (StatusCode::NOT_FOUND, "mock-proxy: no such route").into_response();

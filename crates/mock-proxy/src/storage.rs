@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::{
-    body::{Body, Bytes},
+    body::Body,
     extract::Request,
     http::{HeaderValue, Method, StatusCode, header},
     response::Response,
@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{mcp::CALL_ID_HEADER, state::Shared, users::user_from_call_id};
+use crate::{mcp::CALL_ID_HEADER, users::user_from_call_id};
 
 /// Largest storage request body the mock buffers.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -132,8 +132,13 @@ fn ok(body: Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-/// Serves one storage call.
-pub(crate) async fn handle(shared: &Shared, segments: Vec<String>, req: Request) -> Response {
+/// Serves one storage call; `expired` says whether a user's token is expired (401).
+pub(crate) async fn handle(
+    storage: &Storage,
+    expired: impl Fn(&str) -> bool,
+    segments: Vec<String>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let call_id = parts.headers.get(CALL_ID_HEADER).and_then(|v| v.to_str().ok());
     let user = user_from_call_id(call_id);
@@ -144,7 +149,6 @@ pub(crate) async fn handle(shared: &Shared, segments: Vec<String>, req: Request)
         .collect();
     let query: HashMap<String, String> =
         url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-    let storage = &shared.storage;
     let fault = {
         let mut inner = storage.inner.lock();
         inner.log.push(StorageRequest {
@@ -180,7 +184,7 @@ pub(crate) async fn handle(shared: &Shared, segments: Vec<String>, req: Request)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| !t.trim().is_empty());
-    if !bearer || shared.is_expired(&user) {
+    if !bearer || expired(&user) {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
     }
     if query.get("api-version").map(String::as_str) != Some("v1") {
@@ -188,7 +192,7 @@ pub(crate) async fn handle(shared: &Shared, segments: Vec<String>, req: Request)
     }
     let body: Value = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) if bytes.is_empty() => Value::Null,
-        Ok(bytes) => match serde_json::from_slice::<Value>(&Bytes::from(bytes)) {
+        Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) => v,
             Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_json", &e.to_string()),
         },
@@ -209,7 +213,7 @@ fn route(p: &mut Partition, method: &Method, segs: &[&str], query: &HashMap<Stri
         ("GET", ["responses", id, "input_items"]) => {
             let items = match p.visible(id) {
                 Ok(s) => s.history_ids.iter().filter_map(|i| p.item(i)).chain(s.input.iter().cloned()).collect(),
-                Err(r) => return r,
+                Err(absent) => return absent.response(),
             };
             ok(page(items, query))
         }
@@ -318,19 +322,35 @@ fn page(mut all: Vec<Value>, query: &HashMap<String, String>) -> Value {
     })
 }
 
+/// Why a response is not there.
+#[derive(Clone, Copy, Debug)]
+enum Absent {
+    Unknown,
+    Deleted,
+}
+
+impl Absent {
+    fn response(self) -> Response {
+        match self {
+            Absent::Deleted => error(StatusCode::GONE, "response_deleted", "deleted"),
+            Absent::Unknown => error(StatusCode::NOT_FOUND, "response_not_found", "no such response"),
+        }
+    }
+}
+
 impl Partition {
-    fn visible(&self, id: &str) -> Result<&Stored, Response> {
+    fn visible(&self, id: &str) -> Result<&Stored, Absent> {
         match self.responses.get(id) {
             Some(s) => Ok(s),
-            None if self.tombstones.contains(id) => Err(error(StatusCode::GONE, "response_deleted", "deleted")),
-            None => Err(error(StatusCode::NOT_FOUND, "response_not_found", "no such response")),
+            None if self.tombstones.contains(id) => Err(Absent::Deleted),
+            None => Err(Absent::Unknown),
         }
     }
 
     fn lookup(&self, id: &str, f: impl FnOnce(&Stored) -> Response) -> Response {
         match self.visible(id) {
             Ok(s) => f(s),
-            Err(r) => r,
+            Err(absent) => absent.response(),
         }
     }
 
@@ -379,8 +399,8 @@ impl Partition {
     }
 
     fn update(&mut self, id: &str, response: Value) -> Response {
-        if let Err(r) = self.visible(id) {
-            return r;
+        if let Err(absent) = self.visible(id) {
+            return absent.response();
         }
         if response.get("id").and_then(Value::as_str) != Some(id) {
             return error(StatusCode::BAD_REQUEST, "id_mismatch", "the body's id is not the path's");
@@ -421,8 +441,8 @@ impl Partition {
     }
 
     fn delete(&mut self, id: &str) -> Response {
-        if let Err(r) = self.visible(id) {
-            return r;
+        if let Err(absent) = self.visible(id) {
+            return absent.response();
         }
         if let Some(stored) = self.responses.remove(id) {
             let output = stored.response.get("output").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -441,7 +461,7 @@ impl Partition {
         let mut out: Vec<String> = if let Some(prev) = query.get("previous_response_id") {
             let stored = match self.visible(prev) {
                 Ok(s) => s,
-                Err(r) => return r,
+                Err(absent) => return absent.response(),
             };
             let mut out = stored.history_ids.clone();
             if stored.response.get("status").and_then(Value::as_str) != Some("failed") {
