@@ -89,7 +89,7 @@ pub enum StartupError {
     /// The identity variables select a provider that cannot be built.
     #[error("{what} credentials: {source}")]
     Credentials {
-        /// `model` or `toolbox`.
+        /// `model`, `toolbox` or `storage`.
         what: &'static str,
         /// Why.
         source: agenthost_identity::TokenError,
@@ -186,7 +186,10 @@ fn project_token(
         Some(token) => Ok(Some(token)),
         None if has_endpoint || foundry => {
             agenthost_identity::select(&config.identity, &identity_options(config, config.toolbox.token.as_ref()))
-                .map_err(|source| StartupError::Credentials { what: "toolbox", source })
+                .map_err(|source| StartupError::Credentials {
+                    what: if has_endpoint { "toolbox" } else { "storage" },
+                    source,
+                })
         }
         None => Ok(None),
     }
