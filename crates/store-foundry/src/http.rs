@@ -138,6 +138,23 @@ impl Client {
         }
     }
 
+    /// One unauthenticated-user GET of `url` with our token: the status, or why there is none.
+    pub(crate) async fn probe(&self, url: url::Url) -> Result<StatusCode, StoreError> {
+        let what = format!("GET {}", url.path());
+        let token = self.token.token(STORAGE_SCOPE).await.map_err(|e| {
+            StoreError::Unavailable(format!("Foundry storage {what}: no token for {STORAGE_SCOPE}: {e}"))
+        })?;
+        let response = self
+            .http
+            .get(url)
+            .header(header::AUTHORIZATION, format!("Bearer {}", token.secret().expose()))
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("Foundry storage {what}: {}", transport_message(&e))))?;
+        Ok(response.status())
+    }
+
     async fn attempt(
         &self,
         caller: &Caller,

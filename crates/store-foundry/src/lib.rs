@@ -139,11 +139,21 @@ impl FoundryStore {
         self.client.url(&[], &[]).as_str().split('?').next().unwrap_or_default().to_string()
     }
 
-    /// Whether the service answers with our credentials: a lookup of an id that never exists,
-    /// as the container identity. `Ok` on 404 (or any lookup answer).
+    /// Whether the service answers with our credentials: one lookup of an id that never
+    /// exists, as the container identity (no request, so no call id). Any answer but refused
+    /// credentials (401, 403), throttling or a server error counts as usable: a service that
+    /// wants a call id on every call answers 4xx here and still serves requests. The caller
+    /// (startup, the periodic check, `--check`) retries.
     pub async fn check(&self) -> Result<(), StoreError> {
         let url = self.client.url(&["responses", PROBE_ID], &[]);
-        self.client.send(&Caller::default(), Method::GET, url, None, Repeat::Read).await.map(|_| ())
+        let status = self.client.probe(url).await?;
+        match status.as_u16() {
+            401 | 403 => {
+                Err(StoreError::Unavailable(format!("Foundry storage refused our credentials (HTTP {status})")))
+            }
+            408 | 429 | 500..=599 => Err(StoreError::Unavailable(format!("Foundry storage answered HTTP {status}"))),
+            _ => Ok(()),
+        }
     }
 
     async fn call(
