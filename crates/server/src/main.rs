@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Chat(args)) => return run_async(agenthost_chat::run(args)),
         Some(Command::Demo(args)) => {
             let tracing = match telemetry::Settings::from_env(&ProcessEnv) {
-                Ok(settings) => telemetry::init(&settings, false),
+                Ok(settings) => telemetry::init(&settings, false, false),
                 Err(e) => {
                     eprintln!("agenthost: {e}");
                     return ExitCode::from(2);
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let tracing = telemetry::init(&config.telemetry, config.json_logs);
+    let tracing = telemetry::init(&config.telemetry, config.json_logs, config.platform.hosted);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -6,9 +6,11 @@
 //! * Traces: spans with target [`SPAN_TARGET`] go to OpenTelemetry only (never to the log).
 //!   With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) they are
 //!   exported over OTLP/HTTP protobuf by a batch processor with a bounded queue (spans are dropped
-//!   when it is full; a failing collector costs a log line); without it nothing is exported but
-//!   spans still carry the W3C context from inbound requests to outbound calls.
-//!   `OTEL_SDK_DISABLED=true` turns tracing off altogether.
+//!   when it is full; a failing collector costs a log line). Without an endpoint (and not hosted
+//!   by Foundry, whose baggage and attributes ride on the spans) no span is built at all, as with
+//!   `OTEL_SDK_DISABLED=true`: outbound calls forward the caller's trace headers as they came, and
+//!   log lines carry the caller's trace id. Building spans nobody exports cost a third of the
+//!   request path's CPU (issue 12's profile).
 //!
 //! The SDK itself also reads `OTEL_BSP_*` (batch queue 2048 spans, batches of 512 every 5 s),
 //! `OTEL_EXPORTER_OTLP_TIMEOUT` (10 s) and `OTEL_SPAN_*_LIMIT`.
@@ -55,8 +57,9 @@ impl Tracing {
     }
 }
 
-/// Installs the global subscriber: logs (`json` or text) and OpenTelemetry spans.
-pub fn init(settings: &Settings, json: bool) -> Tracing {
+/// Installs the global subscriber: logs (`json` or text) and OpenTelemetry spans, the latter
+/// only when they are exported or the server is `hosted` (see the module docs).
+pub fn init(settings: &Settings, json: bool, hosted: bool) -> Tracing {
     let (provider, problem) = match exporter(settings) {
         Ok(Some(exporter)) => (provider(settings, Some(LoggedExporter::new(exporter))), None),
         Ok(None) => (provider::<LoggedExporter<opentelemetry_otlp::SpanExporter>>(settings, None), None),
@@ -76,7 +79,8 @@ pub fn init(settings: &Settings, json: bool) -> Tracing {
         Box::new(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr))
     };
     let subscriber = Registry::default().with(logs.with_filter(log_filter()));
-    let otel = (!settings.disabled).then(|| otel_layer(&provider));
+    let traced = !settings.disabled && (settings.otlp_traces_url.is_some() || hosted);
+    let otel = traced.then(|| otel_layer(&provider));
     if subscriber.with(otel).try_init().is_err() {
         eprintln!("agenthost: a tracing subscriber was already installed");
     }

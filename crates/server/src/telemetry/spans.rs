@@ -98,11 +98,16 @@ impl RequestSpans {
             error.type = Empty,
         );
         let parent = propagator().extract(&Headers(headers));
+        let caller_trace = parent.span().span_context().trace_id();
         if parent.span().span_context().is_valid() || !parent.baggage().is_empty() {
             // Fails only when no OpenTelemetry layer is installed, and then nothing is traced.
             let _ = server.set_parent(parent);
         }
-        let trace_id = server.context().span().span_context().trace_id();
+        // Untraced (no OpenTelemetry layer), the log still names the caller's trace.
+        let trace_id = match server.context().span().span_context().trace_id() {
+            opentelemetry::trace::TraceId::INVALID => caller_trace,
+            traced => traced,
+        };
         let log = tracing::info_span!(target: LOG_TARGET, parent: &server, "request", request_id, trace_id = Empty);
         if trace_id != opentelemetry::trace::TraceId::INVALID {
             log.record("trace_id", tracing::field::display(trace_id));
