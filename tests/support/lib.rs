@@ -54,10 +54,36 @@ impl Server {
     }
 
     /// As [`Server::start`], with extra command-line arguments after `serve`.
+    ///
+    /// The ports are free when picked but not held, so another test's process can take one
+    /// before this server binds it; a server that exits saying so is started again on new ports.
     pub async fn start_with(env: &[(&str, &str)], args: &[&str]) -> Server {
-        let server = Self::spawn(env, args);
-        server.wait_ready().await;
-        server
+        let mut attempt = 0;
+        loop {
+            let mut server = Self::spawn(env, args);
+            match server.ready_or_exited().await {
+                Ok(()) => return server,
+                Err(log) if attempt < 4 && log.contains("Address already in use") => attempt += 1,
+                Err(log) => panic!("server never became ready; log:\n{log}"),
+            }
+        }
+    }
+
+    /// Waits (up to 20 s) until `/readiness` answers 200; the log when the process exits first
+    /// or the time runs out.
+    async fn ready_or_exited(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/readiness", self.base)).send().await
+                && r.status() == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline || matches!(self.child.try_wait(), Ok(Some(_))) {
+                return Err(self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Spawns without waiting for readiness.

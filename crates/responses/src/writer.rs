@@ -16,6 +16,13 @@ use serde_json::Value;
 pub trait EventSink: Send {
     /// Takes one event.
     fn emit(&mut self, event: StreamEvent, snapshot: &Response);
+
+    /// Whether this sink looks at events at all. A sink that does not (a synchronous response
+    /// nobody streams or polls) spares the writer building them: each snapshot event is a
+    /// clone of the whole response. Sequence numbers advance either way.
+    fn wants_events(&self) -> bool {
+        true
+    }
 }
 
 impl EventSink for Vec<StreamEvent> {
@@ -67,12 +74,29 @@ impl ResponseWriter {
     fn emit(&mut self, sink: &mut dyn EventSink, kind: EventKind) {
         let event = StreamEvent { sequence_number: self.next_sequence, kind };
         self.next_sequence += 1;
-        sink.emit(event, &self.response);
+        if sink.wants_events() {
+            sink.emit(event, &self.response);
+        }
     }
 
     fn snapshot_event(&mut self, sink: &mut dyn EventSink, make: fn(Response) -> EventKind) {
+        if !sink.wants_events() {
+            self.next_sequence += 1;
+            return;
+        }
         let kind = make(self.response.clone());
         self.emit(sink, kind);
+    }
+
+    /// `response.output_item.done` for the item at `output_index`, as it is now.
+    fn item_done(&mut self, sink: &mut dyn EventSink, output_index: usize) {
+        if !sink.wants_events() {
+            self.next_sequence += 1;
+            return;
+        }
+        if let Some(item) = self.response.output.get(output_index).cloned() {
+            self.emit(sink, EventKind::OutputItemDone { output_index, item });
+        }
     }
 
     /// `response.created`.
@@ -90,8 +114,13 @@ impl ResponseWriter {
         item.ensure_id(&self.response.id);
         item.stamp(&self.response.id, self.response.agent_reference.as_ref());
         let output_index = self.response.output.len();
-        self.response.output.push(item.clone());
-        self.emit(sink, EventKind::OutputItemAdded { output_index, item });
+        if sink.wants_events() {
+            self.response.output.push(item.clone());
+            self.emit(sink, EventKind::OutputItemAdded { output_index, item });
+        } else {
+            self.response.output.push(item);
+            self.next_sequence += 1;
+        }
         ItemHandle(output_index)
     }
 
@@ -277,7 +306,6 @@ impl ResponseWriter {
             Ok(tools) => item.tools = tools,
             Err(error) => item.error = Some(error),
         }
-        let done = Item::McpListTools(item.clone());
         let output_index = h.0;
         self.emit(
             sink,
@@ -287,7 +315,7 @@ impl ResponseWriter {
                 EventKind::McpListToolsCompleted { item_id, output_index }
             },
         );
-        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+        self.item_done(sink, output_index);
     }
 
     /// Opens an `mcp_call` item with its arguments: `output_item.added` (arguments empty,
@@ -361,7 +389,6 @@ impl ResponseWriter {
                 call.status = Some(ItemStatus::Failed);
             }
         }
-        let done = Item::McpCall(call.clone());
         let output_index = h.0;
         self.emit(
             sink,
@@ -371,7 +398,7 @@ impl ResponseWriter {
                 EventKind::McpCallCompleted { item_id, output_index }
             },
         );
-        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+        self.item_done(sink, output_index);
     }
 
     /// Closes an open item with `status`, emitting its `done` events.
@@ -385,11 +412,17 @@ impl ResponseWriter {
         let Some(item) = self.response.output.get_mut(h.0) else {
             return;
         };
+        // The `done` events repeat the item's text: built only for a sink that reads them.
+        let wants = sink.wants_events();
         let mut events = Vec::with_capacity(3);
+        // Events not built for such a sink still take their sequence numbers.
+        let mut unbuilt = 0;
         match item {
             Item::Message(m) => {
                 m.status = Some(status);
-                if let Some(part) = m.content.first().cloned() {
+                if !wants && !m.content.is_empty() {
+                    unbuilt = 2;
+                } else if let Some(part) = m.content.first().cloned() {
                     match &part {
                         ContentPart::Refusal { refusal } => events.push(EventKind::RefusalDone {
                             item_id: item_id.clone(),
@@ -410,7 +443,9 @@ impl ResponseWriter {
             }
             Item::Reasoning(r) => {
                 r.status = Some(status);
-                if let Some(part) = r.summary.first().cloned() {
+                if !wants && !r.summary.is_empty() {
+                    unbuilt = 2;
+                } else if let Some(part) = r.summary.first().cloned() {
                     events.push(EventKind::ReasoningSummaryTextDone {
                         item_id: item_id.clone(),
                         output_index,
@@ -432,19 +467,18 @@ impl ResponseWriter {
             }
             _ => {}
         }
-        let done = item.clone();
+        self.next_sequence += unbuilt;
         for kind in events {
             self.emit(sink, kind);
         }
-        self.emit(sink, EventKind::OutputItemDone { output_index, item: done });
+        self.item_done(sink, output_index);
     }
 
     /// Adds a whole item at once (`output_item.added` then `output_item.done`), giving it an id in
     /// this response's partition when it has none.
     pub fn add_item(&mut self, sink: &mut dyn EventSink, item: Item) -> ItemHandle {
         let h = self.push_item(sink, item);
-        let done = self.response.output[h.0].clone();
-        self.emit(sink, EventKind::OutputItemDone { output_index: h.0, item: done });
+        self.item_done(sink, h.0);
         h
     }
 
@@ -538,6 +572,52 @@ mod tests {
         assert_eq!(m.status, Some(ItemStatus::Completed));
         assert_eq!(m.response_id.as_deref(), Some(w.response().id.as_str()));
         assert_eq!(id::partition_of(m.id.as_deref().unwrap()), id::partition_of(&w.response().id));
+    }
+
+    /// A sink that reads no events; any event given to it fails the test.
+    struct Silent;
+    impl EventSink for Silent {
+        fn emit(&mut self, event: StreamEvent, _snapshot: &Response) {
+            panic!("an event reached a sink that wants none: {}", event.event_type());
+        }
+        fn wants_events(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_sink_that_wants_no_events_gets_none_and_the_same_response() {
+        let base = Response::new(id::new_id(id::RESPONSE, None), "m".into(), 1);
+        let steps = |w: &mut ResponseWriter, sink: &mut dyn EventSink| {
+            w.created(sink);
+            w.in_progress(sink);
+            let h = w.start_message(sink);
+            w.text_delta(sink, h, "Hello");
+            w.text_delta(sink, h, " there");
+            w.finish(sink, h, ItemStatus::Completed);
+            w.add_item(sink, Item::user_text("second"));
+        };
+        let mut loud = ResponseWriter::new(base.clone());
+        let mut events: Vec<StreamEvent> = Vec::new();
+        steps(&mut loud, &mut events);
+        let mut quiet = ResponseWriter::new(base);
+        steps(&mut quiet, &mut Silent);
+        // Sequence numbers advanced as if every event had been written.
+        let mut last: Vec<StreamEvent> = Vec::new();
+        quiet.complete(&mut last, None, 2);
+        loud.complete(&mut events, None, 2);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].sequence_number, events.last().map(|e| e.sequence_number).unwrap());
+        let without_item_ids = |w: ResponseWriter| {
+            let mut r = w.into_response();
+            for item in &mut r.output {
+                if let Item::Message(m) = item {
+                    m.id = None;
+                }
+            }
+            serde_json::to_value(&r).unwrap()
+        };
+        assert_eq!(without_item_ids(quiet), without_item_ids(loud));
     }
 
     #[test]

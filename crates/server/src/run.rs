@@ -207,6 +207,12 @@ impl EventSink for RunSink {
             self.run.push(frame, keep_snapshot.then_some(snapshot));
         }
     }
+
+    /// Streams record frames and background runs snapshots; a synchronous response is read only
+    /// once, finished, so its run needs no events.
+    fn wants_events(&self) -> bool {
+        self.run.stream || self.run.background
+    }
 }
 
 /// Live runs, and finished background-streaming runs kept for replay.
