@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fault matrix of tests/e2e/faults.rs, long form: 64 concurrent users for ROUNDS rounds
 # (default 20) against the mock toolbox proxy and the mock model while they fail, printing the
-# figures (responses, completed/failed, lost, upstream calls, file descriptors before/after).
+# figures (responses, completed/failed, lost, upstream calls, file descriptors, runtime tasks and
+# RSS before/after).
 #
 #   tests/scripts/chaos.sh [ROUNDS]
 set -euo pipefail

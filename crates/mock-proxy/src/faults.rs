@@ -1,4 +1,5 @@
-//! Fault injection on the HTTP layer: latency, hangs, injected statuses and dropped connections.
+//! Fault injection on the HTTP layer: latency, hangs, injected statuses, dropped connections,
+//! malformed answers and SSE streams cut off mid-event.
 //!
 //! [`plan`] decides (and consumes counters) under the state lock; [`execute`] then carries the
 //! plan out without any lock held.
@@ -6,7 +7,7 @@
 use std::{collections::VecDeque, time::Duration};
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -18,11 +19,18 @@ use crate::{scenario::FaultSpec, server::ConnHandle, users::user_from_label};
 pub(crate) struct FaultCounters {
     statuses: VecDeque<u16>,
     drops: u32,
+    malformed: u32,
+    cuts: u32,
 }
 
 impl FaultCounters {
     pub(crate) fn new(spec: &FaultSpec) -> Self {
-        Self { statuses: spec.http_statuses.iter().copied().collect(), drops: spec.drop_connection.unwrap_or(0) }
+        Self {
+            statuses: spec.http_statuses.iter().copied().collect(),
+            drops: spec.drop_connection.unwrap_or(0),
+            malformed: spec.malformed.unwrap_or(0),
+            cuts: spec.cut_stream.unwrap_or(0),
+        }
     }
 }
 
@@ -47,6 +55,10 @@ pub(crate) enum FaultAction {
     Status { status: u16, retry_after: Option<u64> },
     /// Never answer.
     Hang,
+    /// HTTP 200 with a body that is not a JSON-RPC message.
+    Malformed,
+    /// HTTP 200 `text/event-stream` that breaks off inside its first event.
+    CutStream,
 }
 
 /// Whether a fault is scoped to (or open to) this user.
@@ -61,8 +73,9 @@ fn applies(spec: &FaultSpec, user: &str, method: Option<&str>) -> bool {
 
 /// Combines every matching fault for one POSTed message, consuming one-shot counters.
 ///
-/// Latencies add up. The first available dropped connection wins, then the first injected
-/// status, then a hang (only for `tools/list` and `tools/call`).
+/// Latencies add up. The first available dropped connection wins, then a malformed answer, then
+/// a cut stream, then the first injected status, then a hang (only for `tools/list` and
+/// `tools/call`).
 pub(crate) fn plan(
     specs: &[FaultSpec],
     counters: &mut Vec<FaultCounters>,
@@ -83,6 +96,12 @@ pub(crate) fn plan(
             if counter.drops > 0 {
                 counter.drops -= 1;
                 out.action = FaultAction::Drop;
+            } else if counter.malformed > 0 {
+                counter.malformed -= 1;
+                out.action = FaultAction::Malformed;
+            } else if counter.cuts > 0 {
+                counter.cuts -= 1;
+                out.action = FaultAction::CutStream;
             } else if let Some(status) = counter.statuses.pop_front() {
                 out.action = FaultAction::Status { status, retry_after: spec.retry_after };
             }
@@ -115,7 +134,22 @@ pub(crate) async fn execute(plan: FaultPlan, conn: Option<&ConnHandle>) -> Optio
             std::future::pending::<Option<Response>>().await
         }
         FaultAction::Hang => std::future::pending::<Option<Response>>().await,
+        FaultAction::Malformed => Some(
+            ([(header::CONTENT_TYPE, "application/json")], r#"{"jsonrpc":"2.0","result":{"content":[{"type":"te"#)
+                .into_response(),
+        ),
+        FaultAction::CutStream => Some(cut_stream()),
     }
+}
+
+/// An SSE answer whose body fails after half an event: hyper then closes the connection without
+/// the chunked terminator, so the client sees the stream end mid-message.
+fn cut_stream() -> Response {
+    let half = Bytes::from_static(b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cont");
+    let chunks: [Result<Bytes, std::io::Error>; 2] =
+        [Ok(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "mock-proxy: stream cut"))];
+    let body = Body::from_stream(futures::stream::iter(chunks));
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
 /// An injected status with a text body (so clients see an HTTP status, not a JSON-RPC error).

@@ -4,7 +4,7 @@
 //! `{prefix}/toolboxes/{name}/versions/{v}/mcp`, tells users apart by the prefix of
 //! `x-agent-foundry-call-id`, reproduces the proxy's per-user OAuth consent errors (at list time
 //! and at call time), and injects faults (latency, hangs, HTTP statuses, expired tokens, dropped
-//! connections). A [`Scenario`] says what to serve; [`MockProxy`] runs one in-process:
+//! connections, malformed answers, SSE streams cut mid-event). A [`Scenario`] says what to serve; [`MockProxy`] runs one in-process:
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {

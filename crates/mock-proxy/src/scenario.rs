@@ -230,6 +230,14 @@ pub struct FaultSpec {
     /// Close the TCP connection without a response for the next K matching requests.
     #[serde(default)]
     pub drop_connection: Option<u32>,
+    /// Answer the next K matching requests with HTTP 200 and a body that is not JSON-RPC
+    /// (truncated JSON), as a broken proxy or middlebox would.
+    #[serde(default)]
+    pub malformed: Option<u32>,
+    /// Answer the next K matching requests with an SSE stream that breaks off inside its first
+    /// event (the connection closes before the JSON-RPC response is complete).
+    #[serde(default)]
+    pub cut_stream: Option<u32>,
 }
 
 /// One toolbox, served at `.../toolboxes/{name}/mcp` and `.../toolboxes/{name}/versions/{v}/mcp`.

@@ -41,6 +41,7 @@ pub struct Metrics {
     store_responses: IntGauge,
     store_bytes: IntGauge,
     store_evictions: IntCounter,
+    runtime_tasks: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] =
@@ -183,6 +184,10 @@ impl Metrics {
                 r,
                 IntCounter::new("agenthost_store_evictions_total", "Responses evicted from the store (cap or TTL).")?,
             ),
+            runtime_tasks: reg(
+                r,
+                IntGauge::new("agenthost_runtime_alive_tasks", "Tasks alive on the server's tokio runtime.")?,
+            ),
             registry,
         })
     }
@@ -255,6 +260,10 @@ impl Metrics {
                 self.toolbox_state.with_label_values(&[&t.name, label]).set(i64::from(t.state == state));
             }
             self.toolbox_tools.with_label_values(&[&t.name]).set(i64::try_from(t.tools).unwrap_or(i64::MAX));
+        }
+        // A task left behind by a finished request shows here as growth between idle scrapes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks.set(i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
         }
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {

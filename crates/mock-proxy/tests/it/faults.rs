@@ -1,5 +1,5 @@
-//! Faults: injected statuses with Retry-After, token expiry (401), dropped connections, hangs
-//! and latency.
+//! Faults: injected statuses with Retry-After, token expiry (401), dropped connections, malformed
+//! answers, cut SSE streams, hangs and latency.
 
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,33 @@ async fn drop_connection_closes_without_response() -> anyhow::Result<()> {
     proxy.grant("container", "send_email");
     let url = proxy.toolbox_url("tb");
     let err = post_rpc(&url, None, &rpc(1, "tools/list", json!({}))).await.expect_err("connection should be dropped");
+    assert!(!format!("{err:#}").contains("timed out"), "{err:#}");
+    let raw = post_rpc(&url, None, &rpc(2, "tools/list", json!({}))).await?;
+    assert_eq!(raw.status, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_answers_are_200_with_truncated_json_then_normal() -> anyhow::Result<()> {
+    let fault = FaultSpec { methods: only(&["tools/list"]), malformed: Some(1), ..FaultSpec::default() };
+    let proxy = MockProxy::start(with_faults(Mode::Stateless, vec![fault])).await?;
+    let url = proxy.toolbox_url("tb");
+    let raw = post_rpc(&url, None, &rpc(1, "tools/list", json!({}))).await?;
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.header("content-type"), Some("application/json"));
+    assert!(serde_json::from_str::<serde_json::Value>(&raw.text).is_err(), "{}", raw.text);
+    let raw = post_rpc(&url, None, &rpc(2, "tools/list", json!({}))).await?;
+    assert_eq!(raw.json()["id"], 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cut_stream_breaks_off_inside_its_first_event_then_normal() -> anyhow::Result<()> {
+    let fault = FaultSpec { methods: only(&["tools/list"]), cut_stream: Some(1), ..FaultSpec::default() };
+    let proxy = MockProxy::start(with_faults(Mode::Stateless, vec![fault])).await?;
+    let url = proxy.toolbox_url("tb");
+    // The headers arrive (200, an event stream); the body ends in an error, not a message.
+    let err = post_rpc(&url, None, &rpc(1, "tools/list", json!({}))).await.expect_err("the body should break off");
     assert!(!format!("{err:#}").contains("timed out"), "{err:#}");
     let raw = post_rpc(&url, None, &rpc(2, "tools/list", json!({}))).await?;
     assert_eq!(raw.status, 200);

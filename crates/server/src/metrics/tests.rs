@@ -82,6 +82,7 @@ async fn every_family_with_bounded_labels() {
         ("agenthost_consent_requests_total", expect("counter", &["toolbox"])),
         ("agenthost_response_duration_seconds", expect("histogram", &[])),
         ("agenthost_responses_total", expect("counter", &["status"])),
+        ("agenthost_runtime_alive_tasks", expect("gauge", &[])),
         ("agenthost_sse_streams_open", expect("gauge", &[])),
         ("agenthost_store_bytes", expect("gauge", &[])),
         ("agenthost_store_evictions_total", expect("counter", &[])),
