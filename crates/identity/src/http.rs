@@ -5,7 +5,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
 use crate::error::TokenError;
@@ -25,7 +24,8 @@ pub struct HttpOptions {
     pub timeout: Duration,
     /// Retries after the first attempt on 408/429/5xx and connection failures. Default 3.
     pub max_retries: u32,
-    /// Delay before the first retry; doubles per retry up to `max_backoff`. Default 200 ms.
+    /// Delay before the first retry; doubles per retry up to `max_backoff`, each with equal
+    /// jitter (between half and all of it). Default 200 ms.
     pub initial_backoff: Duration,
     /// Longest delay between attempts. A `Retry-After` asking for more ends the retries
     /// and returns the error instead of retrying early. Default 5 s.
@@ -117,9 +117,9 @@ impl HttpClient {
         }
     }
 
+    /// The jittered delay before retry `attempt + 1` (`attempt` counts the retries so far).
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
-        self.opts.initial_backoff.saturating_mul(factor).min(self.opts.max_backoff)
+        agenthost_backoff::backoff(self.opts.initial_backoff, self.opts.max_backoff, attempt + 1)
     }
 
     async fn attempt<F>(&self, build: &F, secrets: &[&str]) -> Result<AccessToken, Failure>
@@ -129,7 +129,7 @@ impl HttpClient {
         let no_retry_after = |error| Failure { error, retry_after: None };
         let mut response = build(&self.client).send().await.map_err(|e| no_retry_after(self.map_reqwest(e)))?;
         let status = response.status();
-        let retry_after = parse_retry_after(response.headers());
+        let retry_after = agenthost_backoff::retry_after(response.headers(), SystemTime::now());
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| no_retry_after(self.map_reqwest(e)))? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
@@ -158,12 +158,6 @@ impl HttpClient {
 
 fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
-}
-
-/// `Retry-After` in delta-seconds; the HTTP-date form is ignored (normal backoff applies).
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Parses `{access_token, expires_in | expires_on}`. `expires_in` (relative, immune to
@@ -284,10 +278,14 @@ mod tests {
             ..HttpOptions::default()
         };
         let client = HttpClient::new(&opts, false).expect("client");
-        assert_eq!(client.backoff(0), Duration::from_millis(100));
-        assert_eq!(client.backoff(1), Duration::from_millis(200));
-        assert_eq!(client.backoff(2), Duration::from_millis(350));
-        assert_eq!(client.backoff(40), Duration::from_millis(350));
+        // Doubling from the initial delay up to the cap, each with equal jitter.
+        let within = |d: Duration, full: u64| d >= Duration::from_millis(full / 2) && d <= Duration::from_millis(full);
+        for _ in 0..20 {
+            assert!(within(client.backoff(0), 100));
+            assert!(within(client.backoff(1), 200));
+            assert!(within(client.backoff(2), 350));
+            assert!(within(client.backoff(40), 350));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::config::{ApiKeyStyle, ModelConfig, ModelConfigError, endpoint_url, parse_base_url};
 use crate::error::{Failure, Scrubber, codes, from_status};
-use crate::retry::retry_after;
+use agenthost_backoff::retry_after;
 
 /// Largest error body read from the endpoint.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -21,7 +21,6 @@ mod error;
 mod http;
 mod mapping;
 mod responses_api;
-mod retry;
 mod stream;
 
 #[cfg(feature = "mock")]

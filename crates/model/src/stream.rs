@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Failure, Scrubber, codes};
 use crate::http::{Endpoint, Opened, transport_failure};
-use crate::retry::backoff;
+use agenthost_backoff::backoff;
 
 /// How long the rest of a completed stream is read in the background before the connection is
 /// given up.
@@ -247,7 +247,7 @@ where
             let delay = match failure.retry_after {
                 Some(asked) if asked > policy.max_retry_after => None,
                 Some(asked) => Some(asked),
-                None => Some(backoff(retry, policy.retry_base_delay, policy.max_retry_delay)),
+                None => Some(backoff(policy.retry_base_delay, policy.max_retry_delay, retry + 1)),
             };
             let in_time = |d: Duration| {
                 deadline.is_none_or(|at| tokio::time::Instant::now() + d < at)

@@ -40,19 +40,38 @@ const PARTITION_LEN: usize = 18;
 /// A new id with `prefix`, in the partition of `hint` when `hint` is an id, else a new partition.
 pub fn new_id(prefix: &str, hint: Option<&str>) -> String {
     let mut rng = rand::rng();
-    let partition = match hint.and_then(partition_of) {
-        Some(p) => p,
-        None => {
-            let n: u64 = rng.random();
-            format!("{n:016x}00")
-        }
-    };
     let mut id = String::with_capacity(prefix.len() + 1 + BODY_LEN);
     id.push_str(prefix);
     id.push('_');
-    id.push_str(&partition);
+    if !hint.is_some_and(|h| push_partition(&mut id, h)) {
+        push_hex(&mut id, &rng.random::<u64>().to_be_bytes());
+        id.push_str("00");
+    }
     id.extend((&mut rng).sample_iter(Alphanumeric).take(32).map(char::from));
     id
+}
+
+/// Appends the partition key of `id` (see [`partition_of`]); false when `id` has none.
+fn push_partition(out: &mut String, id: &str) -> bool {
+    let Some((_, body)) = split(id) else { return false };
+    match body.len() {
+        BODY_LEN => out.push_str(&body[..PARTITION_LEN]),
+        LEGACY_BODY_LEN => {
+            out.push_str(&body[LEGACY_BODY_LEN - 16..]);
+            out.push_str("00");
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Appends `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
 }
 
 /// An id with `prefix` in the partition of `hint` whose entropy part is derived from `key`, so
@@ -77,12 +96,8 @@ pub fn stable_id(prefix: &str, hint: &str, key: &[&str]) -> String {
 
 /// The 18-character partition key of an id, or `None` when `id` is not a well-formed id.
 pub fn partition_of(id: &str) -> Option<String> {
-    let (_, body) = split(id)?;
-    match body.len() {
-        BODY_LEN => Some(body[..PARTITION_LEN].to_string()),
-        LEGACY_BODY_LEN => Some(format!("{}00", &body[LEGACY_BODY_LEN - 16..])),
-        _ => None,
-    }
+    let mut partition = String::with_capacity(PARTITION_LEN);
+    push_partition(&mut partition, id).then_some(partition)
 }
 
 /// Whether `id` is a well-formed id, optionally with exactly `prefix`.
@@ -109,18 +124,21 @@ fn split(id: &str) -> Option<(&str, &str)> {
 /// protocol reference), or random when there is no partition.
 pub fn session_id(agent_name: &str, agent_version: &str, partition: Option<&str>) -> String {
     use sha2::{Digest, Sha256};
-    match partition {
-        Some(p) => {
-            let digest = Sha256::digest(format!("{agent_name}:{agent_version}:{p}").as_bytes());
-            let mut hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            hex.truncate(63);
-            hex
-        }
-        None => {
-            let mut rng = rand::rng();
-            (0..63).map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0')).collect()
-        }
-    }
+    let bytes: [u8; 32] = match partition {
+        Some(p) => Sha256::new()
+            .chain_update(agent_name)
+            .chain_update(":")
+            .chain_update(agent_version)
+            .chain_update(":")
+            .chain_update(p)
+            .finalize()
+            .into(),
+        None => rand::random(),
+    };
+    let mut hex = String::with_capacity(64);
+    push_hex(&mut hex, &bytes);
+    hex.truncate(63);
+    hex
 }
 
 #[cfg(test)]

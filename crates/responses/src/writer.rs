@@ -72,31 +72,34 @@ impl ResponseWriter {
     }
 
     fn emit(&mut self, sink: &mut dyn EventSink, kind: EventKind) {
-        let event = StreamEvent { sequence_number: self.next_sequence, kind };
-        self.next_sequence += 1;
-        if sink.wants_events() {
+        self.emit_built(sink, |_| Some(kind));
+    }
+
+    /// The one place that asks the sink whether it reads events: `build` runs only for a sink
+    /// that does (a snapshot or an item is a deep clone). An event not built for a sink that
+    /// reads none still takes its sequence number, so numbers match whichever sink reads.
+    fn emit_built(&mut self, sink: &mut dyn EventSink, build: impl FnOnce(&Response) -> Option<EventKind>) {
+        if !sink.wants_events() {
+            self.next_sequence += 1;
+            return;
+        }
+        if let Some(kind) = build(&self.response) {
+            let event = StreamEvent { sequence_number: self.next_sequence, kind };
+            self.next_sequence += 1;
             sink.emit(event, &self.response);
         }
     }
 
     fn snapshot_event(&mut self, sink: &mut dyn EventSink, make: fn(Response) -> EventKind) {
-        if !sink.wants_events() {
-            self.next_sequence += 1;
-            return;
-        }
-        let kind = make(self.response.clone());
-        self.emit(sink, kind);
+        self.emit_built(sink, |response| Some(make(response.clone())));
     }
 
     /// `response.output_item.done` for the item at `output_index`, as it is now.
     fn item_done(&mut self, sink: &mut dyn EventSink, output_index: usize) {
-        if !sink.wants_events() {
-            self.next_sequence += 1;
-            return;
-        }
-        if let Some(item) = self.response.output.get(output_index).cloned() {
-            self.emit(sink, EventKind::OutputItemDone { output_index, item });
-        }
+        self.emit_built(sink, |response| {
+            let item = response.output.get(output_index).cloned()?;
+            Some(EventKind::OutputItemDone { output_index, item })
+        });
     }
 
     /// `response.created`.
@@ -114,13 +117,11 @@ impl ResponseWriter {
         item.ensure_id(&self.response.id);
         item.stamp(&self.response.id, self.response.agent_reference.as_ref());
         let output_index = self.response.output.len();
-        if sink.wants_events() {
-            self.response.output.push(item.clone());
-            self.emit(sink, EventKind::OutputItemAdded { output_index, item });
-        } else {
-            self.response.output.push(item);
-            self.next_sequence += 1;
-        }
+        self.response.output.push(item);
+        self.emit_built(sink, |response| {
+            let item = response.output.get(output_index).cloned()?;
+            Some(EventKind::OutputItemAdded { output_index, item })
+        });
         ItemHandle(output_index)
     }
 

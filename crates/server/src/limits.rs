@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Limits;
@@ -19,14 +19,16 @@ pub const MAX_PLATFORM_ID_BYTES: usize = 256;
 pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// Platform id headers checked by [`check_platform_headers`].
-const ID_HEADERS: [&str; 2] = ["x-agent-user-id", "x-agent-foundry-call-id"];
+static ID_HEADERS: [HeaderName; 2] =
+    [HeaderName::from_static("x-agent-user-id"), HeaderName::from_static("x-agent-foundry-call-id")];
 
 /// Refuses platform id headers that are too long, not UTF-8 text, or hold control characters.
 /// Without this check an unreadable user id would silently fall back to the anonymous user and
 /// a huge one would become a partition key.
 pub fn check_platform_headers(headers: &HeaderMap) -> Result<(), ApiError> {
-    for name in ID_HEADERS {
-        for value in headers.get_all(name) {
+    for header in &ID_HEADERS {
+        let name = header.as_str();
+        for value in headers.get_all(header) {
             let bytes = value.as_bytes();
             let reason = if bytes.len() > MAX_PLATFORM_ID_BYTES {
                 Some(format!("is longer than {MAX_PLATFORM_ID_BYTES} bytes"))
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn platform_ids_are_bounded_text() {
-        for name in ID_HEADERS {
+        for name in ID_HEADERS.iter().map(HeaderName::as_str) {
             assert!(check_platform_headers(&with(name, "u".repeat(256).as_bytes())).is_ok());
             assert!(check_platform_headers(&with(name, "ünïcode".as_bytes())).is_ok());
             for bad in ["u".repeat(257).into_bytes(), b"a\tb".to_vec(), vec![0xff, 0xfe]] {

@@ -36,7 +36,15 @@ pub struct PlatformRequest {
     pub trace: TraceHeaders,
 }
 
-fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+// Parsed once: a lookup by `&str` parses and hashes the name on every request.
+static X_AGENT_USER_ID: HeaderName = HeaderName::from_static("x-agent-user-id");
+static X_AGENT_FOUNDRY_CALL_ID: HeaderName = HeaderName::from_static("x-agent-foundry-call-id");
+static X_AGENT_RESPONSE_ID: HeaderName = HeaderName::from_static("x-agent-response-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     // UTF-8, not only visible ASCII: a non-ASCII user id is a distinct user, never anonymous.
     let v = std::str::from_utf8(headers.get(name)?.as_bytes()).ok()?.trim();
     (!v.is_empty()).then(|| v.to_string())
@@ -50,18 +58,18 @@ impl PlatformRequest {
 
     /// Reads the platform headers of a request.
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let request_id = header_str(headers, "x-request-id")
+        let request_id = header_str(headers, &X_REQUEST_ID)
             .filter(|v| v.len() <= 256 && v.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or_else(new_request_id);
         PlatformRequest {
             request_id,
-            user: header_str(headers, "x-agent-user-id").map(|u| UserKey::new(&u)).unwrap_or_default(),
-            call_id: header_str(headers, "x-agent-foundry-call-id"),
-            response_id: header_str(headers, "x-agent-response-id"),
+            user: header_str(headers, &X_AGENT_USER_ID).map(|u| UserKey::new(&u)).unwrap_or_default(),
+            call_id: header_str(headers, &X_AGENT_FOUNDRY_CALL_ID),
+            response_id: header_str(headers, &X_AGENT_RESPONSE_ID),
             trace: TraceHeaders {
-                traceparent: header_str(headers, "traceparent"),
-                tracestate: header_str(headers, "tracestate"),
-                baggage: header_str(headers, "baggage"),
+                traceparent: header_str(headers, &TRACEPARENT),
+                tracestate: header_str(headers, &TRACESTATE),
+                baggage: header_str(headers, &BAGGAGE),
             },
         }
     }

@@ -49,8 +49,11 @@ pub fn response(
             rx.borrow_and_update();
             let (frames, done) = run.frames_from(next);
             next += frames.len();
-            for frame in frames {
-                yield Ok::<Bytes, Infallible>(frame);
+            // What is there goes out as one chunk: one write instead of one per event.
+            match frames.len() {
+                0 => {}
+                1 => yield Ok::<Bytes, Infallible>(frames.into_iter().next().unwrap_or_default()),
+                _ => yield Ok(Bytes::from(frames.concat())),
             }
             if done {
                 break;

@@ -6,7 +6,7 @@
 //!
 //! Retries: a connection that was never made and HTTP 429 (the service did not process the
 //! request) are retried for every call; broken connections, timeouts and 500/502/503/504 only for
-//! reads. Delays grow exponentially with "equal jitter", honour `Retry-After` (delta-seconds) up
+//! reads. Delays grow exponentially with "equal jitter", honour `Retry-After` (seconds or a date) up
 //! to [`RetryPolicy::max_retry_after`], and attempts are bounded, so a storm ends as
 //! [`StoreError::Unavailable`] quickly.
 
@@ -15,7 +15,6 @@ use std::time::Duration;
 use agenthost_identity::TokenProvider;
 use agenthost_platform::Caller;
 use agenthost_store::StoreError;
-use rand::Rng;
 use reqwest::{Method, StatusCode, header};
 use serde_json::Value;
 
@@ -188,12 +187,7 @@ impl Client {
             retry_after: None,
         })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = agenthost_backoff::retry_after(response.headers(), std::time::SystemTime::now());
         let bytes = response.bytes().await.map_err(|e| Failure {
             message: transport_message(&e),
             unprocessed: false,
@@ -253,13 +247,8 @@ fn error_code(body: &[u8]) -> Option<String> {
     v.get("error")?.get("code")?.as_str().map(str::to_string)
 }
 
-/// base · 2^(attempt-1), capped, with "equal jitter" (between half and all of it).
 fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let shift = attempt.saturating_sub(1).min(20);
-    let full = policy.base_delay.saturating_mul(1u32 << shift).min(policy.max_delay);
-    let half = full / 2;
-    let spread = u64::try_from((full - half).as_nanos()).unwrap_or(u64::MAX);
-    half + Duration::from_nanos(if spread == 0 { 0 } else { rand::rng().random_range(0..=spread) })
+    agenthost_backoff::backoff(policy.base_delay, policy.max_delay, attempt)
 }
 
 #[cfg(test)]

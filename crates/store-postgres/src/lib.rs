@@ -560,24 +560,6 @@ fn history_items(records: Vec<(bool, Response, Vec<Item>)>) -> Vec<Item> {
     out
 }
 
-/// The window of `all` (oldest first) that `page` asks for.
-fn page_of(mut all: Vec<Item>, page: &PageQuery) -> Page {
-    if page.descending {
-        all.reverse();
-    }
-    let start = match &page.after {
-        Some(after) => all.iter().position(|i| i.id() == Some(after.as_str())).map_or(all.len(), |p| p + 1),
-        None => 0,
-    };
-    let end = match &page.before {
-        Some(before) => all.iter().position(|i| i.id() == Some(before.as_str())).unwrap_or(all.len()),
-        None => all.len(),
-    };
-    let window = if start < end { &all[start..end] } else { &[][..] };
-    let has_more = window.len() > page.limit;
-    Page { data: window.iter().take(page.limit).cloned().collect(), has_more }
-}
-
 #[async_trait::async_trait]
 impl ResponseStore for PostgresStore {
     async fn put(&self, _caller: &Caller, record: Record) -> Result<(), StoreError> {
@@ -708,7 +690,7 @@ impl ResponseStore for PostgresStore {
             None => history_items(self.chain(&**client, user, id, false).await?),
         };
         all.extend(input);
-        Ok(Lookup::Found(page_of(all, page)))
+        Ok(Lookup::Found(page.window(all)))
     }
 
     async fn items(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
@@ -848,7 +830,7 @@ impl ResponseStore for PostgresStore {
             .iter()
             .map(|r| r.try_get::<_, Json<Item>>(0).map(|Json(i)| i).map_err(corrupt))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Lookup::Found(page_of(items, page)))
+        Ok(Lookup::Found(page.window(items)))
     }
 
     async fn conversation_item(

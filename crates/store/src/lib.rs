@@ -65,6 +65,27 @@ pub struct PageQuery {
     pub before: Option<String>,
 }
 
+impl PageQuery {
+    /// The page this query asks for out of `all` (every item, oldest first): the order, the
+    /// `after`/`before` window (an unknown `after` gives an empty page, an unknown `before` no
+    /// bound), then at most `limit` items.
+    pub fn window(&self, mut all: Vec<Item>) -> Page {
+        if self.descending {
+            all.reverse();
+        }
+        let position = |id: &str| all.iter().position(|i| i.id() == Some(id));
+        let start = self.after.as_deref().map_or(0, |after| position(after).map_or(all.len(), |p| p + 1));
+        let end = self.before.as_deref().map_or(all.len(), |before| position(before).unwrap_or(all.len()));
+        if start >= end {
+            return Page { data: Vec::new(), has_more: false };
+        }
+        let has_more = end - start > self.limit;
+        all.truncate(end.min(start.saturating_add(self.limit)));
+        all.drain(..start);
+        Page { data: all, has_more }
+    }
+}
+
 /// One page of items.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
@@ -186,4 +207,51 @@ pub trait ResponseStore: Send + Sync {
 
     /// Current sizes and counters.
     fn stats(&self) -> StoreStats;
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    fn items(ids: &[&str]) -> Vec<Item> {
+        ids.iter().map(|id| Item::Other(serde_json::json!({ "type": "x", "id": id }))).collect()
+    }
+
+    fn ids(page: &Page) -> Vec<&str> {
+        page.data.iter().filter_map(Item::id).collect()
+    }
+
+    fn query(limit: usize, descending: bool, after: Option<&str>, before: Option<&str>) -> PageQuery {
+        PageQuery { limit, descending, after: after.map(Into::into), before: before.map(Into::into) }
+    }
+
+    #[test]
+    fn a_window_takes_order_bounds_and_limit() {
+        let all = || items(&["a", "b", "c", "d", "e"]);
+        let page = query(2, false, None, None).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["a", "b"], true));
+        let page = query(2, true, None, None).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["e", "d"], true));
+        let page = query(2, false, Some("b"), None).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["c", "d"], true));
+        let page = query(5, false, Some("b"), Some("e")).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["c", "d"], false));
+        let page = query(2, false, Some("c"), Some("e")).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["d"], false));
+        let page = query(2, true, Some("d"), None).window(all());
+        assert_eq!((ids(&page), page.has_more), (vec!["c", "b"], true));
+    }
+
+    #[test]
+    fn unknown_or_crossed_bounds() {
+        let all = || items(&["a", "b", "c"]);
+        let page = query(10, false, Some("zz"), None).window(all());
+        assert_eq!((ids(&page), page.has_more), (Vec::<&str>::new(), false));
+        let page = query(10, false, None, Some("zz")).window(all());
+        assert_eq!(ids(&page), vec!["a", "b", "c"]);
+        let page = query(10, false, Some("c"), Some("a")).window(all());
+        assert_eq!((ids(&page), page.has_more), (Vec::<&str>::new(), false));
+        let page = query(3, false, None, None).window(all());
+        assert!(!page.has_more);
+    }
 }

@@ -262,24 +262,6 @@ impl Inner {
     }
 }
 
-/// The window of `all` (oldest first) that `page` asks for.
-fn page_of(mut all: Vec<Item>, page: &PageQuery) -> Page {
-    if page.descending {
-        all.reverse();
-    }
-    let start = match &page.after {
-        Some(after) => all.iter().position(|i| i.id() == Some(after.as_str())).map_or(all.len(), |p| p + 1),
-        None => 0,
-    };
-    let end = match &page.before {
-        Some(before) => all.iter().position(|i| i.id() == Some(before.as_str())).unwrap_or(all.len()),
-        None => all.len(),
-    };
-    let window = if start < end { &all[start..end] } else { &[][..] };
-    let has_more = window.len() > page.limit;
-    Page { data: window.iter().take(page.limit).cloned().collect(), has_more }
-}
-
 fn store_error(e: serde_json::Error) -> StoreError {
     StoreError::Corrupt(format!("cannot serialize a response: {e}"))
 }
@@ -428,7 +410,7 @@ impl ResponseStore for MemoryStore {
         };
         let mut all = if conv.is_empty() { history_items(chain) } else { parse_items(&conv) };
         all.extend(parse(&own).map(|r| r.input).unwrap_or_default());
-        Ok(Lookup::Found(page_of(all, page)))
+        Ok(Lookup::Found(page.window(all)))
     }
 
     async fn items(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Option<Item>>, StoreError> {
@@ -549,7 +531,7 @@ impl ResponseStore for MemoryStore {
             }
         };
         let jsons: Vec<Arc<[u8]>> = all.into_iter().collect();
-        Ok(Lookup::Found(page_of(parse_items(&jsons), page)))
+        Ok(Lookup::Found(page.window(parse_items(&jsons))))
     }
 
     async fn conversation_item(

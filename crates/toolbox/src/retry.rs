@@ -11,7 +11,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 
 use crate::settings::RetryPolicy;
@@ -77,47 +76,7 @@ where
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = parse_http_date(value)?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate only (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers must send.
-fn parse_http_date(value: &str) -> Option<SystemTime> {
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: u64 = day.parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| m == month)? as u64
-        + 1;
-    let year: u64 = year.parse().ok()?;
-    let hms: Vec<u64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
-    let [h, m, s] = hms.as_slice() else {
-        return None;
-    };
-    if !(1..=31).contains(&day) || year < 1970 || *h > 23 || *m > 59 || *s > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + h * 3600 + m * 60 + s;
-    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe).saturating_sub(719_468)
+    agenthost_backoff::parse_retry_after(value, SystemTime::now())
 }
 
 /// The backoff before attempt `attempt + 1` (attempt counts from 1): base · 2^(attempt-1),
@@ -132,17 +91,7 @@ pub fn background_delay(policy: &RetryPolicy, failures: u32) -> Duration {
 }
 
 fn exp_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    let shift = attempt.saturating_sub(1).min(20);
-    let full = base.saturating_mul(1u32 << shift).min(cap);
-    let half = full / 2;
-    let spread = full.saturating_sub(half);
-    let jitter = if spread.is_zero() {
-        Duration::ZERO
-    } else {
-        let nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
-    };
-    half + jitter
+    agenthost_backoff::backoff(base, cap, attempt)
 }
 
 /// The delay to wait before retrying, or `None` when the retry would run past `remaining` (or
@@ -220,13 +169,8 @@ mod tests {
         assert_eq!(parse_retry_after("-1"), None);
         // A date in the past means "now".
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
-        assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(784_111_777))
-        );
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(SystemTime::UNIX_EPOCH));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
-        assert_eq!(parse_http_date("Sun, 36 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 PST"), None);
+        assert_eq!(parse_retry_after("Sun, 36 Nov 1994 08:49:37 GMT"), None);
     }
 
     #[test]
