@@ -751,6 +751,18 @@ reject "template rejects replicaCount > 1 with the in-memory store" "needs store
   helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/replicas-on-memory.yaml"
 reject "template rejects autoscaling with the in-memory store" "needs store.existingSecret" \
   helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/hpa-on-memory.yaml"
+printf 'replicaCount: 2\nstore:\n  foundry: true\n' >"$TPL/foundry-store-no-endpoint.yaml"
+printf 'store:\n  foundry: true\n  existingSecret: db\nfoundry:\n  projectEndpoint: https://a.services.ai.azure.com/api/projects/p\n' >"$TPL/foundry-and-postgres.yaml"
+reject "template rejects store.foundry without foundry.projectEndpoint" "store.foundry needs foundry.projectEndpoint" \
+  helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/foundry-store-no-endpoint.yaml"
+reject "template rejects store.foundry with store.existingSecret" "name two stores" \
+  helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$TPL/foundry-and-postgres.yaml"
+foundry_replicas() {
+  local out
+  out=$(helm template ci "$CHART" --kube-version "$KUBE_VERSION" -f "$CHART/ci/foundry-store-values.yaml") || return 1
+  grep -A1 -- '- name: AGENTHOST_STORE' <<<"$out" | grep -q 'value: foundry' && grep -q '^  replicas: 2$' <<<"$out"
+}
+check "two replicas on the Foundry storage render with AGENTHOST_STORE=foundry" foundry_replicas
 
 # --- 5. kustomize ------------------------------------------------------------------------
 BASE_FILES=()

@@ -133,8 +133,10 @@ name the chart sets; it never sets an AGENT_* name.
 {{- with $v.model.name -}}
 {{- $env = append $env (dict "name" "AGENTHOST_MODEL" "value" .) -}}
 {{- end -}}
-{{- with $v.store.existingSecret -}}
-{{- $env = append $env (dict "name" "AGENTHOST_STORE" "valueFrom" (dict "secretKeyRef" (dict "name" . "key" $v.store.key))) -}}
+{{- if $v.store.foundry -}}
+{{- $env = append $env (dict "name" "AGENTHOST_STORE" "value" "foundry") -}}
+{{- else if $v.store.existingSecret -}}
+{{- $env = append $env (dict "name" "AGENTHOST_STORE" "valueFrom" (dict "secretKeyRef" (dict "name" $v.store.existingSecret "key" $v.store.key))) -}}
 {{- with $v.store.passwordKey -}}
 {{- $env = append $env (dict "name" "PGPASSWORD" "valueFrom" (dict "secretKeyRef" (dict "name" $v.store.existingSecret "key" .))) -}}
 {{- end -}}
@@ -175,8 +177,14 @@ with a clear message instead of producing a broken Deployment.
 {{- if and $v.autoscaling.enabled (kindIs "invalid" $v.autoscaling.targetCPUUtilizationPercentage) (kindIs "invalid" $v.autoscaling.targetMemoryUtilizationPercentage) -}}
 {{- fail "autoscaling needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" -}}
 {{- end -}}
-{{- if and (not $v.store.existingSecret) (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
-{{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs store.existingSecret, a Secret with a postgres:// URL: the default in-memory store is per pod, so other pods would answer previous_response_id, conversations and background reads with 404" -}}
+{{- if and $v.store.foundry $v.store.existingSecret -}}
+{{- fail "store.foundry and store.existingSecret name two stores: set one" -}}
+{{- end -}}
+{{- if and $v.store.foundry (not $v.foundry.projectEndpoint) -}}
+{{- fail "store.foundry needs foundry.projectEndpoint: the storage API is the project's" -}}
+{{- end -}}
+{{- if and (not $v.store.existingSecret) (not $v.store.foundry) (or $v.autoscaling.enabled (gt (int $v.replicaCount) 1)) -}}
+{{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs store.existingSecret, a Secret with a postgres:// URL, or store.foundry (the project's Foundry storage): the default in-memory store is per pod, so other pods would answer previous_response_id, conversations and background reads with 404" -}}
 {{- end -}}
 {{- if and $v.workloadIdentity.enabled (not $v.workloadIdentity.clientId) -}}
 {{- fail "workloadIdentity.enabled requires workloadIdentity.clientId" -}}
