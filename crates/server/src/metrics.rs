@@ -70,6 +70,11 @@ const STATES: [(ToolboxState, &str); 6] = [
 const OUTCOMES: [ListingOutcome; 4] =
     [ListingOutcome::Ok, ListingOutcome::ConsentRequired, ListingOutcome::Deferred, ListingOutcome::Error];
 
+/// `metric`, registered only when `register` (unregistered, it is updated but never exported).
+fn reg_if<T: prometheus::core::Collector + Clone + 'static>(register: bool, registry: &Registry, metric: T) -> T {
+    if register { reg(registry, metric) } else { metric }
+}
+
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
     // Names are static and unique, so registration cannot fail; a failure would only lose the metric.
     if let Err(e) = registry.register(Box::new(metric.clone())) {
@@ -91,8 +96,9 @@ fn gauge(name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, prometh
 }
 
 impl Metrics {
-    /// A fresh registry with every metric.
-    pub fn new() -> Result<Self, prometheus::Error> {
+    /// A fresh registry with every metric; the store's size and eviction metrics only when `store_counts` (a store
+    /// that cannot count, the Foundry storage API, exports none rather than a constant 0).
+    pub fn with_store_counts(store_counts: bool) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let r = &registry;
         let build = gauge("agenthost_build_info", "Build information; always 1.", &["version"])?;
@@ -178,9 +184,18 @@ impl Metrics {
                     &["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"],
                 )?,
             ),
-            store_responses: reg(r, IntGauge::new("agenthost_store_responses", "Responses in the store.")?),
-            store_bytes: reg(r, IntGauge::new("agenthost_store_bytes", "Approximate bytes in the store.")?),
-            store_evictions: reg(
+            store_responses: reg_if(
+                store_counts,
+                r,
+                IntGauge::new("agenthost_store_responses", "Responses in the store.")?,
+            ),
+            store_bytes: reg_if(
+                store_counts,
+                r,
+                IntGauge::new("agenthost_store_bytes", "Approximate bytes in the store.")?,
+            ),
+            store_evictions: reg_if(
+                store_counts,
                 r,
                 IntCounter::new("agenthost_store_evictions_total", "Responses evicted from the store (cap or TTL).")?,
             ),

@@ -35,7 +35,7 @@ const FINAL_GRACE: Duration = Duration::from_secs(2);
 /// Builds the shared state: store, model, toolboxes. Token providers come from the identity
 /// variables in `config`; `toolbox_token` overrides them (the demo's static token).
 pub fn build(config: Config, toolbox_token: Option<Arc<dyn TokenProvider>>) -> Result<AppState, StartupError> {
-    let metrics = Metrics::new()?;
+    let metrics = Metrics::with_store_counts(!matches!(config.store_backend, StoreBackend::Foundry(_)))?;
     let telemetry = Telemetry::new(Arc::new(ServerRecorder::new(metrics.clone(), config.telemetry.capture_content)));
     let model = build_model(&config)?;
     // One provider for the project's services (toolbox proxy and storage), same scope.

@@ -15,6 +15,28 @@ use crate::metrics::Metrics;
 use crate::run::{Run, StopReason};
 
 const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+/// Largest chunk [`coalesce`] builds, so a long replay is not copied into one allocation.
+const MAX_CHUNK: usize = 64 * 1024;
+
+/// Frames that are ready together, joined into as few chunks as fit [`MAX_CHUNK`]: one write
+/// instead of one per event. A frame alone stays as it is (no copy).
+fn coalesce(frames: Vec<Bytes>) -> Vec<Bytes> {
+    if frames.len() < 2 {
+        return frames;
+    }
+    let mut chunks = Vec::new();
+    let mut batch: Vec<u8> = Vec::new();
+    for frame in frames {
+        if !batch.is_empty() && batch.len() + frame.len() > MAX_CHUNK {
+            chunks.push(Bytes::from(std::mem::take(&mut batch)));
+        }
+        batch.extend_from_slice(&frame);
+    }
+    if !batch.is_empty() {
+        chunks.push(Bytes::from(batch));
+    }
+    chunks
+}
 
 /// Interrupts a non-background run when its client goes away before it finished.
 pub struct ClientGuard(pub Option<Arc<Run>>);
@@ -49,11 +71,8 @@ pub fn response(
             rx.borrow_and_update();
             let (frames, done) = run.frames_from(next);
             next += frames.len();
-            // What is there goes out as one chunk: one write instead of one per event.
-            match frames.len() {
-                0 => {}
-                1 => yield Ok::<Bytes, Infallible>(frames.into_iter().next().unwrap_or_default()),
-                _ => yield Ok(Bytes::from(frames.concat())),
+            for chunk in coalesce(frames) {
+                yield Ok::<Bytes, Infallible>(chunk);
             }
             if done {
                 break;
@@ -76,4 +95,22 @@ pub fn response(
     headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_frames_become_few_bounded_chunks_in_order() {
+        let frame = |c: u8, n: usize| Bytes::from(vec![c; n]);
+        assert!(coalesce(Vec::new()).is_empty());
+        assert_eq!(coalesce(vec![frame(b'a', 3)]), vec![frame(b'a', 3)]);
+        assert_eq!(coalesce(vec![frame(b'a', 2), frame(b'b', 1)]), vec![Bytes::from_static(b"aab")]);
+        let big = MAX_CHUNK / 2 + 1;
+        let frames = vec![frame(b'a', big), frame(b'b', big), frame(b'c', 10), frame(b'd', MAX_CHUNK + 5)];
+        let chunks = coalesce(frames.clone());
+        assert_eq!(chunks.iter().map(Bytes::len).collect::<Vec<_>>(), vec![big, big + 10, MAX_CHUNK + 5]);
+        assert_eq!(chunks.concat(), frames.concat());
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use agenthost_mock_proxy::{MockProxy, Scenario};
 use serde_json::json;
 
+use crate::cli::ServeArgs;
 use crate::test_support::{app, post, settle, toolbox_args, vars};
 
 const SCENARIO: &str = r#"
@@ -133,4 +134,22 @@ async fn every_family_with_bounded_labels() {
         assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
     }
     proxy.shutdown().await;
+}
+
+/// A store that cannot count (the Foundry storage API) exports no store size or evictions,
+/// rather than a constant 0 that reads as an empty store.
+#[tokio::test]
+async fn a_store_that_cannot_count_exports_no_store_families() {
+    let args = ServeArgs {
+        store: Some("foundry".into()),
+        project_endpoint: Some("http://127.0.0.1:9/project".into()),
+        ..ServeArgs::default()
+    };
+    let app = app(args, &vars(&[])).await;
+    let text = app.metrics.render(app.store.stats(), &app.toolboxes.readiness());
+    let got = families(&text);
+    for family in ["agenthost_store_bytes", "agenthost_store_evictions_total", "agenthost_store_responses"] {
+        assert!(!got.contains_key(family), "{family} exported\n{text}");
+    }
+    assert!(got.contains_key("agenthost_response_duration_seconds"), "{text}");
 }
