@@ -96,8 +96,9 @@ fn gauge(name: &str, help: &str, labels: &[&str]) -> Result<IntGaugeVec, prometh
 }
 
 impl Metrics {
-    /// A fresh registry with every metric; the store's size and eviction metrics only when `store_counts` (a store
-    /// that cannot count, the Foundry storage API, exports none rather than a constant 0).
+    /// A fresh registry with every metric; the store's size and eviction metrics only when
+    /// `store_counts` (a store that cannot count, the Foundry storage API, exports none rather
+    /// than a constant 0).
     pub fn with_store_counts(store_counts: bool) -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let r = &registry;

@@ -569,8 +569,8 @@ impl ResponseStore for PostgresStore {
         let failed = response.status == ResponseStatus::Failed;
         let joins = finished && !failed && !response.awaits_consent();
         let conversation = response.conversation.as_ref().map(|c| c.id.as_str());
-        let response_json = serde_json::to_value(response).map_err(corrupt)?;
-        let input_json = serde_json::to_value(&record.input).map_err(corrupt)?;
+        // Serialized straight into the statement's buffer, not through a `Value` tree first.
+        let (response_json, input_json) = (Json(response), Json(&record.input));
         let item_ids: Vec<&str> = record.input.iter().chain(&response.output).filter_map(Item::id).collect();
 
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
@@ -579,8 +579,8 @@ impl ResponseStore for PostgresStore {
             &conversation,
             &response.previous_response_id,
             &failed,
-            &Json(&response_json),
-            &Json(&input_json),
+            &response_json,
+            &input_json,
             &finished,
             &self.lease_secs,
             &item_ids,
