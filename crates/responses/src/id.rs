@@ -79,7 +79,6 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 pub fn stable_id(prefix: &str, hint: &str, key: &[&str]) -> String {
     use sha2::{Digest, Sha256};
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let partition = partition_of(hint).unwrap_or_else(|| "000000000000000000".to_string());
     let mut hasher = Sha256::new();
     for part in key {
         hasher.update(part.as_bytes());
@@ -89,7 +88,9 @@ pub fn stable_id(prefix: &str, hint: &str, key: &[&str]) -> String {
     let mut id = String::with_capacity(prefix.len() + 1 + BODY_LEN);
     id.push_str(prefix);
     id.push('_');
-    id.push_str(&partition);
+    if !push_partition(&mut id, hint) {
+        id.push_str("000000000000000000");
+    }
     id.extend(digest.iter().map(|b| ALNUM[usize::from(*b) % ALNUM.len()] as char));
     id
 }

@@ -6,8 +6,8 @@
 //!
 //! Retries: a connection that was never made and HTTP 429 (the service did not process the
 //! request) are retried for every call; broken connections, timeouts and 500/502/503/504 only for
-//! reads. Delays grow exponentially with "equal jitter", honour `Retry-After` (seconds or a date) up
-//! to [`RetryPolicy::max_retry_after`], and attempts are bounded, so a storm ends as
+//! reads. Delays grow exponentially with "equal jitter", honour `Retry-After` (seconds or a
+//! date) up to [`RetryPolicy::max_retry_after`], and attempts are bounded, so a storm ends as
 //! [`StoreError::Unavailable`] quickly.
 
 use std::time::Duration;

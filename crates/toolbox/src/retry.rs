@@ -82,16 +82,12 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// The backoff before attempt `attempt + 1` (attempt counts from 1): base · 2^(attempt-1),
 /// capped, with "equal jitter" (between half and all of it).
 pub fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    exp_jitter(policy.base_delay, policy.max_delay, attempt)
+    agenthost_backoff::backoff(policy.base_delay, policy.max_delay, attempt)
 }
 
 /// The background retry delay after `failures` consecutive failures.
 pub fn background_delay(policy: &RetryPolicy, failures: u32) -> Duration {
-    exp_jitter(policy.background_initial, policy.background_max, failures)
-}
-
-fn exp_jitter(base: Duration, cap: Duration, attempt: u32) -> Duration {
-    agenthost_backoff::backoff(base, cap, attempt)
+    agenthost_backoff::backoff(policy.background_initial, policy.background_max, failures)
 }
 
 /// The delay to wait before retrying, or `None` when the retry would run past `remaining` (or
